@@ -1,0 +1,130 @@
+# keysift - build, test, demo and install.
+#
+#   make            optimised build in build/
+#   make deps       install the Debian packages the build and tests need
+#   make test       unit and end-to-end tests, then again under ASan+UBSan
+#   make demo       scan a generated example tree and layer tarball
+#   make bench      throughput benchmarks (see bench/README.md)
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make clean
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+
+PKGS     := libhs libarchive jansson yaml-0.1 libpcre2-8
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla
+OPT      ?= -O2 -g
+SAN      ?=
+CPPFLAGS += -D_DEFAULT_SOURCE -Iengine/include -Iengine -I$(BUILD)/gen
+CFLAGS   += -std=c11 $(OPT) $(WARN) $(SAN) -pthread \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+LDFLAGS  += $(SAN)
+
+ENGINE_SRC := $(wildcard engine/*.c)
+CLI_SRC    := $(wildcard cli/*.c)
+RULE_FILES := $(sort $(wildcard patterns/*.yaml))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/default_rules.o
+CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+LIB        := $(BUILD)/libkeysift.a
+BIN        := $(BUILD)/keysift
+FIXGEN     := $(BUILD)/make_fixtures
+
+# Debian packages: build, tests, and the tools the tests drive.
+DEB_PKGS := gcc make pkg-config libhyperscan-dev libarchive-dev libzstd-dev \
+            libjansson-dev libyaml-dev libpcre2-dev libcmocka-dev jq time
+
+.PHONY: all deps test unit e2e test-asan demo bench install clean
+
+all: $(BIN)
+
+$(BUILD)/%.o: %.c $(wildcard engine/*.h engine/include/*.h cli/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# The embedder runs on the build machine: no sanitizers, no libraries.
+$(BUILD)/tools/embed_rules: tools/embed_rules.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
+
+$(BUILD)/gen/default_rules.c: $(BUILD)/tools/embed_rules $(RULE_FILES)
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/embed_rules $@ $(RULE_FILES)
+
+$(BUILD)/gen/default_rules.o: $(BUILD)/gen/default_rules.c engine/ruleset.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(ENGINE_OBJ)
+	$(AR) rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+$(FIXGEN): tests/fixtures/make_fixtures.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) \
+	    $(shell pkg-config --libs libarchive)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(LIB) $(LDFLAGS) \
+	    $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+# Installs only what is missing; silent when everything is there.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+	        grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "make deps: installing$$missing"; \
+	    SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	        --no-install-recommends $$missing >/dev/null; \
+	fi
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do \
+	    echo "== $$t"; KEYSIFT_RULES_DIR=patterns $$t; done
+
+e2e: $(BIN) $(FIXGEN)
+	KEYSIFT=$(BIN) MAKE_FIXTURES=$(FIXGEN) bash tests/e2e/run.sh
+
+# The whole suite once optimised, then once under the sanitizers.
+test: deps
+	$(MAKE) --no-print-directory unit e2e
+	$(MAKE) --no-print-directory test-asan
+
+test-asan:
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g" \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer \
+	         -fno-sanitize-recover=all" unit e2e
+
+demo: deps
+	$(MAKE) --no-print-directory $(BIN) $(FIXGEN)
+	@rm -rf $(BUILD)/demo && $(FIXGEN) $(BUILD)/demo >/dev/null
+	@echo "== keysift scan $(BUILD)/demo/tree $(BUILD)/demo/layer.tar.gz"
+	@$(BIN) scan $(BUILD)/demo/tree $(BUILD)/demo/layer.tar.gz; \
+	    rc=$$?; [ $$rc -eq 1 ] || { echo "demo: unexpected exit $$rc"; \
+	    exit 1; }
+
+bench: $(BIN)
+	bash bench/run.sh $(BIN)
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	    $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/keysift
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libkeysift.a
+	install -m 644 engine/include/keysift.h $(DESTDIR)$(PREFIX)/include/
+
+clean:
+	rm -rf build

@@ -1,0 +1,93 @@
+/*
+ * cli.h - what the keysift command's files share.
+ */
+#ifndef KEYSIFT_CLI_H
+#define KEYSIFT_CLI_H
+
+#include "keysift.h"
+
+#include <stdio.h>
+
+/* Display ladder: -q lowers it, -v raises it. */
+enum { LEVEL_QUIET = 0, LEVEL_NORMAL = 1, LEVEL_VERBOSE = 2 };
+
+typedef enum out_format { FORMAT_TEXT, FORMAT_JSON, FORMAT_JSONL } out_format;
+
+/* Options that choose the rules, shared by `scan` and `rules`. */
+typedef struct rule_opts {
+    const char **paths;
+    size_t n_paths;
+    int only;           /* --rules-only: no built-in rules */
+} rule_opts;
+
+/* One place a secret was seen (owned copies of the engine's record). */
+typedef struct occurrence {
+    const ks_rule_info *rule;
+    char *secret;
+    size_t secret_len;
+    double entropy;
+    char fingerprint[33];
+    char *input;
+    char **chain;
+    size_t chain_len;
+    uint64_t line;
+    uint64_t column;
+    uint64_t offset;
+    unsigned flags;
+} occurrence;
+
+/* A finding: a run of occurrences with one fingerprint. */
+typedef struct finding_group {
+    const occurrence *first;
+    size_t count;
+} finding_group;
+
+/* A diagnostic kept for the JSON report. */
+typedef struct saved_diag {
+    ks_diag_level level;
+    ks_status status;
+    char *input;
+    char *where;
+    char *message;
+} saved_diag;
+
+typedef struct report {
+    occurrence *occ;
+    size_t n_occ;
+    size_t cap_occ;
+    finding_group *groups;
+    size_t n_groups;
+    saved_diag *diags;
+    size_t n_diags;
+    size_t cap_diags;
+    ks_scan_stats stats;
+    double seconds;
+    const char *rules_hash;
+    int failed;         /* an allocation failed while collecting */
+} report;
+
+/* Parses --rules/--rules-only style options into a compiled rule set.
+ * Prints the error and returns NULL on failure. */
+ks_ruleset *load_rules(const rule_opts *ro);
+
+/* Appends a path to the --rules list. Returns 0 or -1. */
+int rule_opts_add(rule_opts *ro, const char *path);
+
+int parse_format(const char *name, out_format *out);
+
+/* report.c */
+int report_add(report *r, const ks_finding *f);
+int report_add_diag(report *r, const ks_diag *d);
+void report_group(report *r);
+void report_free(report *r);
+int report_write(FILE *out, const report *r, out_format fmt,
+                 int show_secrets);
+
+/* Commands. Each returns the process exit status. */
+int cmd_scan(int argc, char **argv);
+int cmd_rules(int argc, char **argv);
+
+/* Prints "keysift: error: ..." to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

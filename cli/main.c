@@ -1,0 +1,136 @@
+/*
+ * main.c - the keysift command: subcommand dispatch, help, and what the
+ * subcommands share (loading rules, printing errors).
+ */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "keysift - find secrets in files, directories and container layers\n"
+    "\n"
+    "Usage:\n"
+    "  keysift scan [OPTIONS] INPUT...    scan files, directories, tar\n"
+    "                                     archives (plain, gzip, zstd, xz,\n"
+    "                                     bzip2) or - for standard input\n"
+    "  keysift rules list [OPTIONS]       list the rules in use\n"
+    "  keysift rules test [OPTIONS]       check every rule against its\n"
+    "                                     examples and negative examples\n"
+    "  keysift version                    print the version\n"
+    "  keysift help [COMMAND]             show help for a command\n"
+    "\n"
+    "Examples:\n"
+    "  keysift scan .                         scan the current directory\n"
+    "  keysift scan layer.tar.gz -f json      scan a layer, JSON report\n"
+    "  docker save img | keysift scan -       scan a tar from a pipe\n"
+    "  keysift scan --rules my-rules.yaml src/\n"
+    "\n"
+    "Exit status: 0 nothing found, 1 findings, 2 an error occurred.\n"
+    "Run 'keysift scan --help' for scan options; docs/ has the details.\n";
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("keysift: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int parse_format(const char *name, out_format *out)
+{
+    if (strcmp(name, "text") == 0)
+        *out = FORMAT_TEXT;
+    else if (strcmp(name, "json") == 0)
+        *out = FORMAT_JSON;
+    else if (strcmp(name, "jsonl") == 0)
+        *out = FORMAT_JSONL;
+    else
+        return -1;
+    return 0;
+}
+
+int rule_opts_add(rule_opts *ro, const char *path)
+{
+    const char **grown = realloc(ro->paths,
+                                 (ro->n_paths + 1) * sizeof(*ro->paths));
+
+    if (!grown)
+        return -1;
+    ro->paths = grown;
+    ro->paths[ro->n_paths++] = path;
+    return 0;
+}
+
+ks_ruleset *load_rules(const rule_opts *ro)
+{
+    ks_ruleset *rules = NULL;
+    ks_status st = ks_ruleset_new(&rules);
+
+    if (st != KS_OK) {
+        cli_error("%s", ks_status_str(st));
+        return NULL;
+    }
+    if (ro->only && ro->n_paths == 0) {
+        cli_error("--rules-only needs at least one --rules FILE|DIR");
+        goto fail;
+    }
+    if (!ro->only && ks_ruleset_add_defaults(rules) != KS_OK)
+        goto fail_detail;
+    for (size_t i = 0; i < ro->n_paths; i++) {
+        if (ks_ruleset_add_path(rules, ro->paths[i]) != KS_OK)
+            goto fail_detail;
+    }
+    if (ks_ruleset_compile(rules) != KS_OK)
+        goto fail_detail;
+    return rules;
+
+fail_detail:
+    cli_error("%s", ks_ruleset_error(rules));
+fail:
+    ks_ruleset_free(rules);
+    return NULL;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    char help[] = "--help";
+    char *sub[] = { argv[1], help, NULL };
+
+    if (argc > 1 && strcmp(argv[1], "scan") == 0)
+        return cmd_scan(2, sub);
+    if (argc > 1 && strcmp(argv[1], "rules") == 0)
+        return cmd_rules(2, sub);
+    fputs(usage_text, stdout);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+
+    if (!cmd) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0)
+        return cmd_help(0, NULL);
+    if (strcmp(cmd, "help") == 0)
+        return cmd_help(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0 ||
+        strcmp(cmd, "-V") == 0) {
+        printf("keysift %s\n", KS_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "scan") == 0)
+        return cmd_scan(argc - 1, argv + 1);
+    if (strcmp(cmd, "rules") == 0)
+        return cmd_rules(argc - 1, argv + 1);
+    cli_error("unknown command '%s'; run 'keysift --help' for the list",
+              cmd);
+    return 2;
+}

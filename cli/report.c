@@ -1,0 +1,445 @@
+/*
+ * report.c - collects findings, groups them by fingerprint, and writes them
+ * as text, JSON or JSON Lines.
+ *
+ * Findings are collected and sorted before anything is written, so output
+ * is the same whatever order the worker threads found things in.
+ */
+#include "cli.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dup_bytes(const char *s, size_t len)
+{
+    char *copy = malloc(len + 1);
+
+    if (copy) {
+        memcpy(copy, s, len);
+        copy[len] = '\0';
+    }
+    return copy;
+}
+
+static char *dup_str(const char *s)
+{
+    return s ? dup_bytes(s, strlen(s)) : NULL;
+}
+
+static int grow(void *array, size_t *cap, size_t need, size_t size)
+{
+    void **slot = array;
+    size_t n = *cap ? *cap * 2 : 64;
+    void *p;
+
+    if (need <= *cap)
+        return 0;
+    while (n < need)
+        n *= 2;
+    p = realloc(*slot, n * size);
+    if (!p)
+        return -1;
+    *slot = p;
+    *cap = n;
+    return 0;
+}
+
+static void occurrence_free(occurrence *o)
+{
+    free(o->secret);
+    free(o->input);
+    for (size_t i = 0; i < o->chain_len; i++)
+        free(o->chain[i]);
+    free(o->chain);
+}
+
+int report_add(report *r, const ks_finding *f)
+{
+    occurrence *o;
+    const ks_location *loc = &f->location;
+
+    if (grow(&r->occ, &r->cap_occ, r->n_occ + 1, sizeof(*r->occ)))
+        goto nomem;
+    o = &r->occ[r->n_occ];
+    memset(o, 0, sizeof(*o));
+    o->rule = f->rule;
+    o->secret = dup_bytes(f->secret, f->secret_len);
+    o->secret_len = f->secret_len;
+    o->entropy = f->entropy;
+    snprintf(o->fingerprint, sizeof(o->fingerprint), "%s", f->fingerprint);
+    o->input = dup_str(loc->input);
+    o->chain = calloc(loc->chain_len, sizeof(*o->chain));
+    if (!o->secret || !o->input || !o->chain) {
+        occurrence_free(o);
+        goto nomem;
+    }
+    for (size_t i = 0; i < loc->chain_len; i++) {
+        o->chain[i] = dup_str(loc->chain[i]);
+        if (!o->chain[i]) {
+            occurrence_free(o);
+            goto nomem;
+        }
+        o->chain_len++;
+    }
+    o->line = loc->line;
+    o->column = loc->column;
+    o->offset = loc->offset;
+    o->flags = loc->flags;
+    r->n_occ++;
+    return 0;
+
+nomem:
+    r->failed = 1;
+    return -1;
+}
+
+int report_add_diag(report *r, const ks_diag *d)
+{
+    saved_diag *s;
+
+    if (grow(&r->diags, &r->cap_diags, r->n_diags + 1, sizeof(*r->diags))) {
+        r->failed = 1;
+        return -1;
+    }
+    s = &r->diags[r->n_diags++];
+    s->level = d->level;
+    s->status = d->status;
+    s->input = dup_str(d->input);
+    s->where = dup_str(d->where);
+    s->message = dup_str(d->message);
+    return 0;
+}
+
+/* Orders locations: by chain element, then line, column and offset. */
+static int location_order(const occurrence *a, const occurrence *b)
+{
+    size_t n = a->chain_len < b->chain_len ? a->chain_len : b->chain_len;
+
+    for (size_t i = 0; i < n; i++) {
+        int c = strcmp(a->chain[i], b->chain[i]);
+
+        if (c)
+            return c;
+    }
+    if (a->chain_len != b->chain_len)
+        return a->chain_len < b->chain_len ? -1 : 1;
+    if (a->line != b->line)
+        return a->line < b->line ? -1 : 1;
+    if (a->column != b->column)
+        return a->column < b->column ? -1 : 1;
+    if (a->offset != b->offset)
+        return a->offset < b->offset ? -1 : 1;
+    return 0;
+}
+
+static int by_fingerprint(const void *x, const void *y)
+{
+    const occurrence *a = x, *b = y;
+    int c = strcmp(a->fingerprint, b->fingerprint);
+
+    return c ? c : location_order(a, b);
+}
+
+static int by_first_location(const void *x, const void *y)
+{
+    const finding_group *a = x, *b = y;
+    int c = location_order(a->first, b->first);
+
+    return c ? c : strcmp(a->first->rule->id, b->first->rule->id);
+}
+
+void report_group(report *r)
+{
+    qsort(r->occ, r->n_occ, sizeof(*r->occ), by_fingerprint);
+    free(r->groups);
+    r->groups = calloc(r->n_occ ? r->n_occ : 1, sizeof(*r->groups));
+    r->n_groups = 0;
+    if (!r->groups) {
+        r->failed = 1;
+        return;
+    }
+    for (size_t i = 0; i < r->n_occ; i++) {
+        finding_group *g = r->n_groups ? &r->groups[r->n_groups - 1] : NULL;
+
+        if (g && strcmp(g->first->fingerprint, r->occ[i].fingerprint) == 0) {
+            g->count++;
+            continue;
+        }
+        r->groups[r->n_groups++] = (finding_group){ &r->occ[i], 1 };
+    }
+    qsort(r->groups, r->n_groups, sizeof(*r->groups), by_first_location);
+}
+
+void report_free(report *r)
+{
+    for (size_t i = 0; i < r->n_occ; i++)
+        occurrence_free(&r->occ[i]);
+    for (size_t i = 0; i < r->n_diags; i++) {
+        free(r->diags[i].input);
+        free(r->diags[i].where);
+        free(r->diags[i].message);
+    }
+    free(r->occ);
+    free(r->groups);
+    free(r->diags);
+    memset(r, 0, sizeof(*r));
+}
+
+/* ---- redaction and escaping --------------------------------------------- */
+
+/*
+ * The redacted form shows at most the first four bytes (for most token
+ * formats that is only the public prefix), and only when the secret is long
+ * enough that four bytes give little away.
+ */
+static size_t redact_keep(size_t len)
+{
+    if (len >= 16)
+        return 4;
+    if (len >= 10)
+        return 2;
+    return 0;
+}
+
+/* Writes bytes with control and non-ASCII bytes escaped. */
+static void put_escaped(FILE *out, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c == '\n')
+            fputs("\\n", out);
+        else if (c == '\t')
+            fputs("\\t", out);
+        else if (c == '\\')
+            fputs("\\\\", out);
+        else if (c < 0x20 || c >= 0x7f)
+            fprintf(out, "\\x%02x", c);
+        else
+            fputc(c, out);
+    }
+}
+
+static void put_secret(FILE *out, const occurrence *o, int show)
+{
+    size_t keep = redact_keep(o->secret_len);
+
+    if (show) {
+        put_escaped(out, o->secret, o->secret_len);
+        return;
+    }
+    put_escaped(out, o->secret, keep);
+    fprintf(out, "****** (%zu bytes, redacted; --show-secrets reveals)",
+            o->secret_len);
+}
+
+/* A JSON string from bytes that may not be UTF-8: invalid bytes escaped. */
+static json_t *json_bytes(const char *s, size_t len)
+{
+    json_t *j = json_stringn(s, len);
+    char *buf;
+    size_t n = 0;
+
+    if (j)
+        return j;
+    buf = malloc(len * 4 + 1);
+    if (!buf)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c < 0x80)
+            buf[n++] = (char)c;
+        else
+            n += (size_t)sprintf(buf + n, "\\x%02x", c);
+    }
+    j = json_stringn(buf, n);
+    free(buf);
+    return j;
+}
+
+static json_t *json_text(const char *s)
+{
+    return s ? json_bytes(s, strlen(s)) : json_null();
+}
+
+static json_t *json_secret(const occurrence *o, int show)
+{
+    size_t keep = redact_keep(o->secret_len);
+    char buf[16];
+
+    if (show)
+        return json_bytes(o->secret, o->secret_len);
+    memcpy(buf, o->secret, keep);
+    memcpy(buf + keep, "******", 7);
+    return json_bytes(buf, keep + 6);
+}
+
+/* ---- JSON --------------------------------------------------------------- */
+
+static json_t *location_json(const occurrence *o)
+{
+    json_t *loc = json_object();
+    json_t *chain = json_array();
+
+    for (size_t i = 0; i < o->chain_len; i++)
+        json_array_append_new(chain, json_text(o->chain[i]));
+    json_object_set_new(loc, "input", json_text(o->input));
+    json_object_set_new(loc, "chain", chain);
+    json_object_set_new(loc, "path", json_text(o->chain[o->chain_len - 1]));
+    json_object_set_new(loc, "line", json_integer((json_int_t)o->line));
+    json_object_set_new(loc, "column", json_integer((json_int_t)o->column));
+    json_object_set_new(loc, "offset", json_integer((json_int_t)o->offset));
+    json_object_set_new(loc, "nested",
+                        json_boolean(o->flags & KS_LOC_NESTED));
+    json_object_set_new(loc, "deleted",
+                        json_boolean(o->flags & KS_LOC_DELETED));
+    return loc;
+}
+
+static json_t *finding_json(const finding_group *g, int show)
+{
+    const occurrence *o = g->first;
+    json_t *f = json_object();
+    json_t *locs = json_array();
+
+    json_object_set_new(f, "rule_id", json_text(o->rule->id));
+    json_object_set_new(f, "rule_name", json_text(o->rule->name));
+    json_object_set_new(f, "severity",
+                        json_string(ks_severity_str(o->rule->severity)));
+    json_object_set_new(f, "confidence",
+                        json_string(ks_confidence_str(o->rule->confidence)));
+    json_object_set_new(f, "secret", json_secret(o, show));
+    json_object_set_new(f, "redacted", json_boolean(!show));
+    json_object_set_new(f, "secret_length",
+                        json_integer((json_int_t)o->secret_len));
+    json_object_set_new(f, "entropy", json_real(o->entropy));
+    json_object_set_new(f, "fingerprint", json_string(o->fingerprint));
+    for (size_t i = 0; i < g->count; i++)
+        json_array_append_new(locs, location_json(&o[i]));
+    json_object_set_new(f, "locations", locs);
+    return f;
+}
+
+static const char *level_name(ks_diag_level level)
+{
+    return level == KS_DIAG_ERROR ? "error" : "warning";
+}
+
+static json_t *diag_json(const saved_diag *d)
+{
+    json_t *j = json_object();
+
+    json_object_set_new(j, "level", json_string(level_name(d->level)));
+    json_object_set_new(j, "status", json_string(ks_status_str(d->status)));
+    json_object_set_new(j, "input", json_text(d->input));
+    json_object_set_new(j, "where", json_text(d->where));
+    json_object_set_new(j, "message", json_text(d->message));
+    return j;
+}
+
+static json_t *stats_json(const report *r)
+{
+    json_t *j = json_object();
+    const ks_scan_stats *s = &r->stats;
+
+    json_object_set_new(j, "inputs", json_integer((json_int_t)s->inputs));
+    json_object_set_new(j, "entries", json_integer((json_int_t)s->entries));
+    json_object_set_new(j, "bytes", json_integer((json_int_t)s->bytes));
+    json_object_set_new(j, "findings", json_integer((json_int_t)r->n_groups));
+    json_object_set_new(j, "occurrences",
+                        json_integer((json_int_t)r->n_occ));
+    json_object_set_new(j, "warnings", json_integer((json_int_t)s->warnings));
+    json_object_set_new(j, "errors", json_integer((json_int_t)s->errors));
+    json_object_set_new(j, "skipped", json_integer((json_int_t)s->skipped));
+    json_object_set_new(j, "seconds", json_real(r->seconds));
+    return j;
+}
+
+static int write_json(FILE *out, const report *r, int show)
+{
+    json_t *root = json_object();
+    json_t *findings = json_array();
+    json_t *diags = json_array();
+    int rc;
+
+    for (size_t i = 0; i < r->n_groups; i++)
+        json_array_append_new(findings, finding_json(&r->groups[i], show));
+    for (size_t i = 0; i < r->n_diags; i++)
+        json_array_append_new(diags, diag_json(&r->diags[i]));
+    json_object_set_new(root, "version", json_string(KS_VERSION));
+    json_object_set_new(root, "rules_hash", json_text(r->rules_hash));
+    json_object_set_new(root, "findings", findings);
+    json_object_set_new(root, "diagnostics", diags);
+    json_object_set_new(root, "stats", stats_json(r));
+    rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', out);
+    json_decref(root);
+    return rc;
+}
+
+static int write_jsonl(FILE *out, const report *r, int show)
+{
+    for (size_t i = 0; i < r->n_groups; i++) {
+        json_t *f = finding_json(&r->groups[i], show);
+        int rc = json_dumpf(f, out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+        json_decref(f);
+        if (rc)
+            return rc;
+        fputc('\n', out);
+    }
+    return 0;
+}
+
+/* ---- text --------------------------------------------------------------- */
+
+static void put_location(FILE *out, const occurrence *o)
+{
+    for (size_t i = 0; i < o->chain_len; i++) {
+        if (i)
+            fputs(" / ", out);
+        put_escaped(out, o->chain[i], strlen(o->chain[i]));
+    }
+    fprintf(out, ":%llu:%llu", (unsigned long long)o->line,
+            (unsigned long long)o->column);
+    if (o->flags & KS_LOC_DELETED)
+        fputs(" (deleted by a later layer)", out);
+}
+
+static void write_text(FILE *out, const report *r, int show)
+{
+    for (size_t i = 0; i < r->n_groups; i++) {
+        const finding_group *g = &r->groups[i];
+        const occurrence *o = g->first;
+
+        if (i)
+            fputc('\n', out);
+        fprintf(out, "[%s] %s (%s)\n", ks_severity_str(o->rule->severity),
+                o->rule->name, o->rule->id);
+        for (size_t k = 0; k < g->count; k++) {
+            fputs("  where:       ", out);
+            put_location(out, &o[k]);
+            fputc('\n', out);
+        }
+        fputs("  secret:      ", out);
+        put_secret(out, o, show);
+        fprintf(out, "\n  confidence:  %s\n  fingerprint: %s\n",
+                ks_confidence_str(o->rule->confidence), o->fingerprint);
+    }
+}
+
+int report_write(FILE *out, const report *r, out_format fmt, int show)
+{
+    switch (fmt) {
+    case FORMAT_JSON:
+        return write_json(out, r, show);
+    case FORMAT_JSONL:
+        return write_jsonl(out, r, show);
+    case FORMAT_TEXT:
+        write_text(out, r, show);
+        return 0;
+    }
+    return -1;
+}

@@ -1,0 +1,270 @@
+/*
+ * scan_cmd.c - `keysift scan`: options, the scan itself, the report and the
+ * exit status.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char scan_usage[] =
+    "Usage: keysift scan [OPTIONS] INPUT...\n"
+    "\n"
+    "Scans each INPUT for secrets. An INPUT is a file, a directory (walked\n"
+    "recursively; symlinks are not followed), a tar archive (plain, gzip,\n"
+    "zstd, xz, bzip2 or lz4; detected from its content, not its name), or -\n"
+    "for standard input.\n"
+    "\n"
+    "Options:\n"
+    "  -f, --format FORMAT   text (default), json or jsonl\n"
+    "  -o, --output FILE     write the report to FILE instead of stdout\n"
+    "  -j, --jobs N          worker threads (default: one per CPU)\n"
+    "      --rules PATH      add rules from a YAML file or a directory of\n"
+    "                        them (repeatable)\n"
+    "      --rules-only      use only the --rules rules, not the built-in\n"
+    "      --show-secrets    print secrets in full (redacted by default)\n"
+    "  -q, --quiet           no summary and no warnings on stderr\n"
+    "  -v, --verbose         more detail on stderr\n"
+    "  -h, --help            show this help\n"
+    "\n"
+    "Exit status: 0 nothing found, 1 findings, 2 an error occurred (bad\n"
+    "usage, bad rules, or an input that could not be read; the other inputs\n"
+    "are still scanned and reported).\n";
+
+typedef struct scan_cli {
+    rule_opts rules;
+    out_format format;
+    const char *output;
+    unsigned jobs;
+    int show_secrets;
+    int level;
+    report rep;
+} scan_cli;
+
+static int on_finding(const ks_finding *f, void *user)
+{
+    scan_cli *c = user;
+
+    report_add(&c->rep, f);
+    return 0;
+}
+
+static int on_diag(const ks_diag *d, void *user)
+{
+    scan_cli *c = user;
+
+    report_add_diag(&c->rep, d);
+    if (d->level == KS_DIAG_ERROR || c->level >= LEVEL_NORMAL)
+        fprintf(stderr, "keysift: %s: %s: %s\n",
+                d->level == KS_DIAG_ERROR ? "error" : "warning", d->where,
+                d->message);
+    return 0;
+}
+
+static int parse_jobs(const char *arg, unsigned *out)
+{
+    char *end = NULL;
+    unsigned long n;
+
+    errno = 0;
+    n = strtoul(arg, &end, 10);
+    if (errno || !*arg || *end || n < 1 || n > 256)
+        return -1;
+    *out = (unsigned)n;
+    return 0;
+}
+
+/* Returns -1 to go on, or an exit status to stop with. */
+static int parse_args(scan_cli *c, int argc, char **argv)
+{
+    enum { OPT_RULES = 256, OPT_RULES_ONLY, OPT_SHOW };
+    static const struct option longs[] = {
+        { "format", required_argument, NULL, 'f' },
+        { "output", required_argument, NULL, 'o' },
+        { "jobs", required_argument, NULL, 'j' },
+        { "rules", required_argument, NULL, OPT_RULES },
+        { "rules-only", no_argument, NULL, OPT_RULES_ONLY },
+        { "show-secrets", no_argument, NULL, OPT_SHOW },
+        { "quiet", no_argument, NULL, 'q' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int opt;
+
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, ":f:o:j:qvh", longs, NULL)) != -1) {
+        switch (opt) {
+        case 'f':
+            if (parse_format(optarg, &c->format) == 0)
+                break;
+            cli_error("unknown format '%s' (use text, json or jsonl)",
+                      optarg);
+            return 2;
+        case 'o':
+            c->output = optarg;
+            break;
+        case 'j':
+            if (parse_jobs(optarg, &c->jobs) == 0)
+                break;
+            cli_error("--jobs wants a number from 1 to 256, not '%s'",
+                      optarg);
+            return 2;
+        case OPT_RULES:
+            if (rule_opts_add(&c->rules, optarg))
+                return 2;
+            break;
+        case OPT_RULES_ONLY:
+            c->rules.only = 1;
+            break;
+        case OPT_SHOW:
+            c->show_secrets = 1;
+            break;
+        case 'q':
+            c->level = LEVEL_QUIET;
+            break;
+        case 'v':
+            c->level = LEVEL_VERBOSE;
+            break;
+        case 'h':
+            fputs(scan_usage, stdout);
+            return 0;
+        case ':':
+            cli_error("option '%s' needs a value; see 'keysift scan --help'",
+                      argv[optind - 1]);
+            return 2;
+        default:
+            cli_error("unknown option '%s'; see 'keysift scan --help'",
+                      argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        cli_error("nothing to scan: name a file, directory, archive or - "
+                  "(see 'keysift scan --help')");
+        return 2;
+    }
+    return -1;
+}
+
+static double now_seconds(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void print_summary(const scan_cli *c)
+{
+    const report *r = &c->rep;
+    double mb = (double)r->stats.bytes / 1e6;
+
+    fprintf(stderr, "keysift: %zu finding%s (%zu occurrence%s) in %llu "
+            "entries, %.1f MB in %.2f s (%.0f MB/s); %llu warning%s, %llu "
+            "error%s\n", r->n_groups, r->n_groups == 1 ? "" : "s", r->n_occ,
+            r->n_occ == 1 ? "" : "s",
+            (unsigned long long)r->stats.entries, mb, r->seconds,
+            r->seconds > 0 ? mb / r->seconds : 0.0,
+            (unsigned long long)r->stats.warnings,
+            r->stats.warnings == 1 ? "" : "s",
+            (unsigned long long)r->stats.errors,
+            r->stats.errors == 1 ? "" : "s");
+    if (c->level >= LEVEL_VERBOSE)
+        fprintf(stderr, "keysift: %llu special files and symlinks skipped\n",
+                (unsigned long long)r->stats.skipped);
+}
+
+static int write_report(scan_cli *c)
+{
+    FILE *out = stdout;
+    int rc;
+
+    if (c->output) {
+        out = fopen(c->output, "w");
+        if (!out) {
+            cli_error("%s: cannot write report: %s", c->output,
+                      strerror(errno));
+            return -1;
+        }
+    }
+    rc = report_write(out, &c->rep, c->format, c->show_secrets);
+    if (fflush(out) != 0)
+        rc = -1;
+    if (c->output && fclose(out) != 0)
+        rc = -1;
+    if (rc)
+        cli_error("%s: cannot write report", c->output ? c->output
+                                                       : "stdout");
+    return rc;
+}
+
+static int run(scan_cli *c, ks_ruleset *rules, char **inputs, size_t n)
+{
+    ks_scan_options opts;
+    ks_scan *scan = NULL;
+    ks_status st;
+    double start = now_seconds();
+
+    ks_scan_options_init(&opts);
+    opts.threads = c->jobs;
+    opts.on_finding = on_finding;
+    opts.on_diag = on_diag;
+    opts.user = c;
+    st = ks_scan_new(rules, &opts, &scan);
+    if (st == KS_OK)
+        st = ks_scan_run(scan, (const char *const *)inputs, n);
+    if (st != KS_OK) {
+        cli_error("scan failed: %s", ks_status_str(st));
+        ks_scan_free(scan);
+        return 2;
+    }
+    ks_scan_get_stats(scan, &c->rep.stats);
+    ks_scan_free(scan);
+    c->rep.seconds = now_seconds() - start;
+    c->rep.rules_hash = ks_ruleset_hash(rules);
+    report_group(&c->rep);
+    if (c->rep.failed) {
+        cli_error("out of memory collecting findings");
+        return 2;
+    }
+    if (write_report(c))
+        return 2;
+    if (c->level >= LEVEL_NORMAL)
+        print_summary(c);
+    if (c->rep.stats.errors)
+        return 2;
+    return c->rep.n_groups ? 1 : 0;
+}
+
+int cmd_scan(int argc, char **argv)
+{
+    scan_cli c;
+    ks_ruleset *rules;
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    c.level = LEVEL_NORMAL;
+    rc = parse_args(&c, argc, argv);
+    if (rc >= 0) {
+        free(c.rules.paths);
+        return rc;
+    }
+    rules = load_rules(&c.rules);
+    if (!rules) {
+        free(c.rules.paths);
+        return 2;
+    }
+    if (c.level >= LEVEL_VERBOSE)
+        fprintf(stderr, "keysift: %zu rules, rules hash %.16s\n",
+                ks_ruleset_count(rules), ks_ruleset_hash(rules));
+    rc = run(&c, rules, argv + optind, (size_t)(argc - optind));
+    report_free(&c.rep);
+    ks_ruleset_free(rules);
+    free(c.rules.paths);
+    return rc;
+}

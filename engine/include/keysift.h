@@ -1,0 +1,355 @@
+/*
+ * keysift.h - the keysift engine's public interface.
+ *
+ * keysift finds secrets (API keys, tokens, passwords, private keys) in files,
+ * directory trees and archives. This header is the whole of the engine that a
+ * program may use; everything else under engine/ is private and may change.
+ *
+ * The engine never prints, never exits and never aborts on bad input. It
+ * reports findings, warnings and errors through callbacks and status codes,
+ * and keeps error detail on the handle that failed.
+ *
+ * Typical use:
+ *
+ *     ks_ruleset *rules = NULL;
+ *     ks_ruleset_new(&rules);
+ *     ks_ruleset_add_defaults(rules);
+ *     if (ks_ruleset_compile(rules) != KS_OK)
+ *             fprintf(stderr, "%s\n", ks_ruleset_error(rules));
+ *
+ *     ks_scan_options opts;
+ *     ks_scan_options_init(&opts);
+ *     opts.on_finding = my_finding_cb;
+ *     opts.on_diag = my_diag_cb;
+ *
+ *     ks_scan *scan = NULL;
+ *     ks_scan_new(rules, &opts, &scan);
+ *     const char *inputs[] = { "some/dir", "layer.tar.gz" };
+ *     ks_scan_run(scan, inputs, 2);
+ *     ks_scan_free(scan);
+ *     ks_ruleset_free(rules);
+ *
+ * Every exported name starts with ks_ or KS_.
+ */
+#ifndef KEYSIFT_H
+#define KEYSIFT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The engine's version, as "MAJOR.MINOR.PATCH". */
+#define KS_VERSION "0.1.0"
+
+/*
+ * Status codes. The values are part of the interface and are never
+ * renumbered; new codes are only ever appended.
+ *
+ * A status reaches the caller in two ways: as the return value of a call, and
+ * inside a ks_diag handed to the diagnostic callback during a scan, where it
+ * says what went wrong with one input or one entry of an input.
+ */
+typedef enum ks_status {
+    KS_OK = 0,              /* success */
+    KS_STOPPED = 1,         /* a callback returned nonzero: scan stopped */
+    KS_ERR_NOMEM = 2,       /* an allocation failed */
+    KS_ERR_ARG = 3,         /* a caller passed an invalid argument */
+    KS_ERR_IO = 4,          /* an input could not be opened or read */
+    KS_ERR_NOT_FOUND = 5,   /* an input does not exist */
+    KS_ERR_RULE = 6,        /* a rule file is malformed or a rule invalid */
+    KS_ERR_COMPILE = 7,     /* the rule patterns could not be compiled */
+    KS_ERR_ARCHIVE = 8,     /* an archive is corrupt or truncated */
+    KS_ERR_MATCHER = 9,     /* the pattern matcher failed on an entry */
+    KS_ERR_THREAD = 10,     /* a worker thread could not be started */
+    KS_WARN_SKIPPED = 11,   /* an entry was deliberately not scanned */
+    KS_WARN_LIMIT = 12,     /* a hostile-input limit was reached */
+    KS_ERR_STATE = 13,      /* call made on a handle in the wrong state */
+} ks_status;
+
+/*
+ * Returns a short, static, human-readable name for a status code, such as
+ * "archive is corrupt or truncated". Never returns NULL. Thread-safe.
+ */
+const char *ks_status_str(ks_status status);
+
+/* How bad a finding is, lowest first. Values are never renumbered. */
+typedef enum ks_severity {
+    KS_SEV_INFO = 0,
+    KS_SEV_LOW = 1,
+    KS_SEV_MEDIUM = 2,
+    KS_SEV_HIGH = 3,
+    KS_SEV_CRITICAL = 4,
+} ks_severity;
+
+/* How sure a rule is that a match is a real secret. */
+typedef enum ks_confidence {
+    KS_CONF_LOW = 0,
+    KS_CONF_MEDIUM = 1,
+    KS_CONF_HIGH = 2,
+} ks_confidence;
+
+/* "info", "low", ... Never NULL. Thread-safe. */
+const char *ks_severity_str(ks_severity severity);
+const char *ks_confidence_str(ks_confidence confidence);
+
+/*
+ * Parses a severity name (case-insensitive). Returns 0 and sets *out on
+ * success, -1 if the name is not a severity.
+ */
+int ks_severity_parse(const char *name, ks_severity *out);
+
+/* ------------------------------------------------------------------------
+ * Rules
+ * ------------------------------------------------------------------------ */
+
+/*
+ * A read-only view of one rule, owned by its rule set and valid until the
+ * rule set is freed. String arrays hold `n_*` elements; optional strings are
+ * NULL when absent.
+ */
+typedef struct ks_rule_info {
+    const char *id;                 /* stable identifier */
+    const char *name;               /* human-readable name */
+    const char *description;        /* optional */
+    const char *pattern;            /* group 1, if any, is the secret */
+    const char *source;             /* file the rule came from */
+    ks_severity severity;
+    ks_confidence confidence;
+    double min_entropy;             /* bits per byte; 0 = no floor */
+    const char *const *keywords;
+    size_t n_keywords;
+    const char *const *references;
+    size_t n_references;
+    const char *const *examples;
+    size_t n_examples;
+    const char *const *negative_examples;
+    size_t n_negative_examples;
+} ks_rule_info;
+
+/* A set of rules, compiled into one matcher. Opaque. */
+typedef struct ks_ruleset ks_ruleset;
+
+/*
+ * Creates an empty rule set in *out. Returns KS_OK or KS_ERR_NOMEM.
+ * Free it with ks_ruleset_free().
+ */
+ks_status ks_ruleset_new(ks_ruleset **out);
+
+/*
+ * Adds the default rules built into the library. Returns KS_OK, or
+ * KS_ERR_RULE / KS_ERR_NOMEM with detail in ks_ruleset_error().
+ */
+ks_status ks_ruleset_add_defaults(ks_ruleset *rules);
+
+/*
+ * Adds the rules in a YAML file, or in every *.yaml and *.yml file of a
+ * directory (not recursive, in name order). On failure nothing from the
+ * failing file is added; ks_ruleset_error() names the file, the rule id when
+ * known, and what is wrong. Returns KS_OK, KS_ERR_NOT_FOUND, KS_ERR_IO,
+ * KS_ERR_RULE or KS_ERR_NOMEM.
+ */
+ks_status ks_ruleset_add_path(ks_ruleset *rules, const char *path);
+
+/*
+ * Adds the rules held in `len` bytes of YAML text. `name` is how errors refer
+ * to the text (a file name, say). Same results as ks_ruleset_add_path().
+ */
+ks_status ks_ruleset_add_yaml(ks_ruleset *rules, const char *name,
+      const char *text, size_t len);
+
+/*
+ * Checks every rule and compiles all patterns into one matcher. Must be
+ * called once, after the last add and before any scan; the set is immutable
+ * afterwards and may be shared by any number of scans and threads.
+ * Returns KS_OK, KS_ERR_RULE (a pattern is invalid: ks_ruleset_error() names
+ * the rule), KS_ERR_COMPILE, KS_ERR_STATE (already compiled, or empty) or
+ * KS_ERR_NOMEM.
+ */
+ks_status ks_ruleset_compile(ks_ruleset *rules);
+
+/*
+ * The detail of the last failure on this rule set, as one line of text, or
+ * "" if there was none. Owned by the rule set; valid until the next call on
+ * it.
+ */
+const char *ks_ruleset_error(const ks_ruleset *rules);
+
+/* Number of rules in the set. */
+size_t ks_ruleset_count(const ks_ruleset *rules);
+
+/* The i-th rule, in the order added; NULL if i is out of range. */
+const ks_rule_info *ks_ruleset_rule(const ks_ruleset *rules, size_t i);
+
+/*
+ * A hex SHA-256 over every rule's id and pattern and the engine version:
+ * equal hashes mean equal detection. Valid after ks_ruleset_compile();
+ * "" before.
+ */
+const char *ks_ruleset_hash(const ks_ruleset *rules);
+
+/* Frees the rule set. Every scan using it must be freed first. NULL is ok. */
+void ks_ruleset_free(ks_ruleset *rules);
+
+/* ------------------------------------------------------------------------
+ * Scanning
+ * ------------------------------------------------------------------------ */
+
+/* Flags on a location. */
+#define KS_LOC_NESTED  0x1u     /* inside an archive found inside the input */
+#define KS_LOC_DELETED 0x2u     /* removed by a later layer of an image */
+
+/*
+ * Where a finding is. `chain` lists the containers from the outside in: the
+ * input as named by the caller, then each archive entry path inside it. For
+ * a plain file the chain is just that file's path; for a file found in a
+ * directory input it is the file's path (the directory joined with the
+ * relative path); for an archive it is the archive, then the entry path.
+ * `path` is the last element of the chain.
+ *
+ * `line` and `column` are 1-based, the column counted in bytes; `offset` is
+ * the 0-based byte offset of the secret in the innermost entry.
+ */
+typedef struct ks_location {
+    const char *input;
+    const char *const *chain;
+    size_t chain_len;
+    const char *path;
+    uint64_t line;
+    uint64_t column;
+    uint64_t offset;
+    unsigned flags;
+} ks_location;
+
+/*
+ * One occurrence of a secret. All pointers are owned by the engine and valid
+ * only during the callback: copy what you keep.
+ *
+ * `secret` is capture group 1 of the rule's pattern (the whole match if the
+ * pattern has no group); it is not NUL-terminated. `fingerprint` is a
+ * NUL-terminated hex string that depends only on the rule id and the secret,
+ * so the same key found in many places has one fingerprint.
+ */
+typedef struct ks_finding {
+    const ks_rule_info *rule;
+    const char *secret;
+    size_t secret_len;
+    double entropy;
+    const char *fingerprint;
+    ks_location location;
+} ks_finding;
+
+/* How serious a diagnostic is. */
+typedef enum ks_diag_level {
+    KS_DIAG_WARNING = 0,    /* something was skipped; the rest is fine */
+    KS_DIAG_ERROR = 1,      /* an input or part of it could not be read */
+} ks_diag_level;
+
+/*
+ * A problem with one input, or one entry inside it. `where` is the location
+ * as text (entries of archives joined with " / "); `message` says what was
+ * wrong. Both are valid only during the callback.
+ */
+typedef struct ks_diag {
+    ks_diag_level level;
+    ks_status status;
+    const char *input;
+    const char *where;
+    const char *message;
+} ks_diag;
+
+/* Counters of a scan, as of the moment they are read. */
+typedef struct ks_scan_stats {
+    uint64_t inputs;        /* inputs named */
+    uint64_t entries;       /* files and archive entries scanned */
+    uint64_t bytes;         /* bytes scanned (after decompression) */
+    uint64_t findings;      /* findings reported */
+    uint64_t warnings;      /* warnings reported */
+    uint64_t errors;        /* errors reported */
+    uint64_t skipped;       /* special files and symlinks not followed */
+} ks_scan_stats;
+
+/*
+ * Callbacks. The engine calls them from its worker threads but never two at
+ * once, so they need no locking of their own. Return 0 to go on, nonzero to
+ * stop the scan as soon as possible (ks_scan_run() then returns KS_STOPPED).
+ */
+typedef int (*ks_finding_fn)(const ks_finding *finding, void *user);
+typedef int (*ks_diag_fn)(const ks_diag *diag, void *user);
+typedef int (*ks_progress_fn)(const ks_scan_stats *stats, void *user);
+
+/* Options of a scan. Initialise with ks_scan_options_init(). */
+typedef struct ks_scan_options {
+    /* Worker threads; 0 means one per online CPU. */
+    unsigned threads;
+    /*
+     * Entries up to this many bytes are read whole and scanned in one
+     * pass; larger ones are streamed in chunks so memory stays bounded.
+     * 0 means the default (see KS_DEFAULT_BLOCK_MAX in the docs).
+     */
+    size_t block_max;
+    ks_finding_fn on_finding;
+    ks_diag_fn on_diag;
+    ks_progress_fn on_progress;     /* called about once a second */
+    void *user;                     /* handed to every callback */
+} ks_scan_options;
+
+/* Fills *opts with defaults: all cores, default limits, no callbacks. */
+void ks_scan_options_init(ks_scan_options *opts);
+
+/* A scan: a compiled rule set plus options. Opaque. */
+typedef struct ks_scan ks_scan;
+
+/*
+ * Creates a scan over a compiled rule set. The rule set must outlive the
+ * scan. Returns KS_OK, KS_ERR_STATE (rule set not compiled), KS_ERR_ARG or
+ * KS_ERR_NOMEM.
+ */
+ks_status ks_scan_new(const ks_ruleset *rules, const ks_scan_options *opts,
+      ks_scan **out);
+
+/*
+ * Scans each input in turn: a file, a directory (recursively), a tar
+ * archive (plain, gzip, zstd, xz or bzip2 compressed) or "-" for standard
+ * input. The kind of input is detected from its content. Problems with an
+ * input are reported through on_diag and the scan goes on with the rest.
+ *
+ * Returns KS_OK when the scan ran to its end (check the stats or the
+ * diagnostics for per-input errors), KS_STOPPED if a callback stopped it, or
+ * an error that stopped the whole scan (KS_ERR_NOMEM, KS_ERR_THREAD).
+ * May be called more than once on the same scan; not concurrently.
+ */
+ks_status ks_scan_run(ks_scan *scan, const char *const *inputs,
+      size_t n_inputs);
+
+/*
+ * Scans `len` bytes held in memory as one entry named `name`, on the calling
+ * thread. Findings and diagnostics go to the callbacks as for
+ * ks_scan_run(). Returns KS_OK, KS_STOPPED or an error.
+ */
+ks_status ks_scan_buffer(ks_scan *scan, const char *name, const void *data,
+     size_t len);
+
+/* Copies the scan's counters into *out. */
+void ks_scan_get_stats(const ks_scan *scan, ks_scan_stats *out);
+
+/* Frees a scan. NULL is ok. */
+void ks_scan_free(ks_scan *scan);
+
+/* ------------------------------------------------------------------------
+ * Helpers
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Shannon entropy of `len` bytes in bits per byte (0 to 8). Returns 0 for
+ * an empty buffer. Thread-safe.
+ */
+double ks_entropy(const void *data, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KEYSIFT_H */

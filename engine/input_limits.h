@@ -1,0 +1,77 @@
+/*
+ * input_limits.h - every limit the engine puts on hostile or oversized input.
+ *
+ * Each one bounds memory or time that a crafted input could otherwise make
+ * unbounded. Reaching a limit is never silent: the engine reports a
+ * KS_WARN_LIMIT diagnostic naming the input and the limit.
+ */
+#ifndef KSI_LIMITS_H
+#define KSI_LIMITS_H
+
+/*
+ * Entries up to this size are read whole and scanned in Hyperscan block
+ * mode; bigger ones are streamed. Block mode is faster per byte, streaming
+ * keeps memory flat. Callers may lower or raise it per scan.
+ */
+#define KSI_DEFAULT_BLOCK_MAX (8u << 20)
+
+/* Bytes read and scanned per step when streaming a large entry. */
+#define KSI_STREAM_CHUNK (1u << 20)
+
+/*
+ * The longest match the confirm stage looks back for. A candidate's
+ * capture pass starts at most this far behind the candidate's end, so a
+ * pattern that can match more than this is confirmed on its last part only.
+ * 16 KiB holds a 4096-bit RSA key in PEM form with room to spare.
+ */
+#define KSI_MAX_MATCH_WINDOW (16u << 10)
+
+/* Bytes after a candidate's end that the capture pass may look at, so that
+ * \b and similar assertions see the real next byte. */
+#define KSI_MATCH_TAIL 256u
+
+/*
+ * Candidate ends of one rule that lie this close together are confirmed as
+ * one cluster; a cluster is closed once it spans this many bytes, which
+ * bounds the history a stream must keep.
+ */
+#define KSI_MAX_CLUSTER_SPAN (64u << 10)
+
+/* Candidate clusters kept per entry chunk; past this the rest of the chunk's
+ * candidates for new clusters are dropped with a warning. */
+#define KSI_MAX_CLUSTERS (1u << 18)
+
+/* Findings reported per entry; past this the entry's findings are dropped
+ * with a warning (a file of ten million keys is one finding too many). */
+#define KSI_MAX_FINDINGS_PER_ENTRY 10000u
+
+/* PCRE2 backtracking budget per capture attempt, and its depth limit. */
+#define KSI_PCRE2_MATCH_LIMIT 200000u
+#define KSI_PCRE2_DEPTH_LIMIT 10000u
+
+/* JIT stack for the capture pass, per worker. */
+#define KSI_PCRE2_JIT_STACK_MAX (1u << 20)
+
+/* Bytes that archive entries waiting for a worker may hold in all. */
+#define KSI_QUEUE_BYTES (64u << 20)
+
+/* Entries waiting for a worker, whatever their size. */
+#define KSI_QUEUE_ITEMS 4096u
+
+/* Longest path the engine builds for a location; longer ones are cut. */
+#define KSI_MAX_PATH 4096u
+
+/* Directory nesting followed in a tree walk. */
+#define KSI_MAX_DIR_DEPTH 256u
+
+/* Largest secret kept for a finding (a PEM key fits comfortably). */
+#define KSI_MAX_SECRET KSI_MAX_MATCH_WINDOW
+
+/* Largest rule file read, and the most rules one rule set may hold. */
+#define KSI_MAX_RULE_FILE (8u << 20)
+#define KSI_MAX_RULES 100000u
+
+/* Default depth of archives opened inside inputs. */
+#define KSI_DEFAULT_MAX_DEPTH 3u
+
+#endif

@@ -1,0 +1,495 @@
+/*
+ * matcher.c - candidates, confirmation and location of findings.
+ *
+ * Hyperscan runs every rule at once but only reports where a match ends.
+ * The match callback therefore does no real work: it folds each end into a
+ * "cluster" of nearby ends of the same rule. Once the bytes around a cluster
+ * are all in hand, PCRE2 runs the rule's own pattern over a window that
+ * reaches back by the pattern's longest possible match, and extracts capture
+ * group 1 as the secret. A PCRE2 match is kept only if it ends inside its
+ * cluster, so overlapping windows never report a secret twice.
+ *
+ * Streaming keeps the last KSI_MAX_CLUSTER_SPAN + KSI_MAX_MATCH_WINDOW bytes
+ * of an entry, which is everything a cluster that is still open can need.
+ */
+#include "matcher.h"
+
+#include "alloc.h"
+#include "input_limits.h"
+#include "ruleset.h"
+#include "sha256.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Bytes of an entry a stream keeps behind the newest data. */
+#define HISTORY (KSI_MAX_CLUSTER_SPAN + KSI_MAX_MATCH_WINDOW + KSI_MATCH_TAIL)
+
+/* Nearby candidate ends of one rule. Offsets are from the entry's start. */
+typedef struct cluster {
+    uint32_t rule;
+    uint64_t first_end;
+    uint64_t last_end;
+} cluster;
+
+/* A confirmed secret waiting to be located and reported. */
+typedef struct hit {
+    uint32_t rule;
+    uint64_t start;
+    size_t len;
+    double entropy;
+} hit;
+
+/* Bytes of the entry in memory: data[0] is entry offset `base`. */
+typedef struct view {
+    const unsigned char *data;
+    uint64_t base;
+    size_t len;
+} view;
+
+struct ksi_matcher {
+    const ks_ruleset *rs;
+    hs_scratch_t *scratch;
+    pcre2_match_data *md;
+    pcre2_match_context *mctx;
+    pcre2_jit_stack *jit;
+
+    cluster *clusters;
+    size_t n_clusters;
+    size_t cap_clusters;
+    uint32_t *open;             /* per rule: 1 + its open cluster, or 0 */
+    hit *hits;
+    size_t n_hits;
+    size_t cap_hits;
+
+    /* The entry being scanned. */
+    const ksi_entry *entry;
+    const ksi_sink *sink;
+    uint64_t reported;
+    int too_many_candidates;
+    int warned_findings;
+    int warned_backtrack;
+    int failed;                 /* a stream step failed or was stopped */
+
+    /* Streaming state. */
+    hs_stream_t *stream;
+    unsigned char *buf;
+    size_t buf_cap;
+    uint64_t base;              /* entry offset of buf[0] */
+    size_t len;                 /* bytes held in buf */
+    uint64_t base_line;         /* line number at base */
+    uint64_t base_line_start;   /* entry offset where that line starts */
+};
+
+ksi_matcher *ksi_matcher_new(const ks_ruleset *rs)
+{
+    ksi_matcher *m;
+
+    if (!rs || !rs->compiled)
+        return NULL;
+    m = ksi_calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    m->rs = rs;
+    if (hs_clone_scratch(rs->scratch_proto, &m->scratch) != HS_SUCCESS)
+        goto fail;
+    m->md = pcre2_match_data_create(rs->max_captures + 1, rs->pcre_gctx);
+    m->mctx = pcre2_match_context_create(rs->pcre_gctx);
+    m->jit = pcre2_jit_stack_create(32 << 10, KSI_PCRE2_JIT_STACK_MAX,
+                                    rs->pcre_gctx);
+    m->open = ksi_calloc(rs->count, sizeof(*m->open));
+    if (!m->md || !m->mctx || !m->jit || !m->open)
+        goto fail;
+    pcre2_set_match_limit(m->mctx, KSI_PCRE2_MATCH_LIMIT);
+    pcre2_set_depth_limit(m->mctx, KSI_PCRE2_DEPTH_LIMIT);
+    pcre2_jit_stack_assign(m->mctx, NULL, m->jit);
+    return m;
+
+fail:
+    ksi_matcher_free(m);
+    return NULL;
+}
+
+void ksi_matcher_free(ksi_matcher *m)
+{
+    if (!m)
+        return;
+    if (m->stream)
+        hs_close_stream(m->stream, m->scratch, NULL, NULL);
+    hs_free_scratch(m->scratch);
+    pcre2_match_data_free(m->md);
+    pcre2_match_context_free(m->mctx);
+    pcre2_jit_stack_free(m->jit);
+    ksi_free(m->open);
+    ksi_free(m->clusters);
+    ksi_free(m->hits);
+    ksi_free(m->buf);
+    ksi_free(m);
+}
+
+/* ---- stage 1: candidates ------------------------------------------------ */
+
+static int on_candidate(unsigned int id, unsigned long long from,
+                        unsigned long long to, unsigned int flags, void *ctx)
+{
+    ksi_matcher *m = ctx;
+    const ksi_rule *rule = &m->rs->rules[id];
+    uint32_t open = m->open[id];
+
+    (void)from;
+    (void)flags;
+    if (open) {
+        cluster *c = &m->clusters[open - 1];
+
+        if (to <= c->last_end)
+            return 0;
+        if (to - c->last_end <= rule->merge_gap &&
+            to - c->first_end <= KSI_MAX_CLUSTER_SPAN) {
+            c->last_end = to;
+            return 0;
+        }
+    }
+    if (m->n_clusters >= KSI_MAX_CLUSTERS ||
+        ksi_grow(&m->clusters, &m->cap_clusters, m->n_clusters + 1,
+                 sizeof(*m->clusters))) {
+        m->too_many_candidates = 1;
+        return 0;
+    }
+    m->clusters[m->n_clusters] = (cluster){ id, to, to };
+    m->open[id] = (uint32_t)++m->n_clusters;
+    return 0;
+}
+
+/* ---- stage 2: confirmation ---------------------------------------------- */
+
+static int report_diag(ksi_matcher *m, ks_diag_level level, ks_status status,
+                       const char *message)
+{
+    if (!m->sink->diag)
+        return 0;
+    return m->sink->diag(m->sink->ctx, m->entry, level, status, message);
+}
+
+static ks_status add_hit(ksi_matcher *m, uint32_t rule, uint64_t start,
+                         size_t len, const unsigned char *secret)
+{
+    const ksi_rule *r = &m->rs->rules[rule];
+    double entropy = ks_entropy(secret, len);
+
+    if (len == 0 || entropy < r->info.min_entropy)
+        return KS_OK;
+    if (ksi_grow(&m->hits, &m->cap_hits, m->n_hits + 1, sizeof(*m->hits)))
+        return KS_ERR_NOMEM;
+    m->hits[m->n_hits++] = (hit){ rule, start, len, entropy };
+    return KS_OK;
+}
+
+/* Runs a rule's PCRE2 program over the window around one cluster. */
+static ks_status confirm_cluster(ksi_matcher *m, const view *v,
+                                 const cluster *c)
+{
+    const ksi_rule *r = &m->rs->rules[c->rule];
+    uint64_t win = c->first_end > r->lookback ? c->first_end - r->lookback
+                                              : 0;
+    uint64_t end = c->last_end + KSI_MATCH_TAIL;
+    PCRE2_SIZE off, subject_len, first, last;
+
+    if (win < v->base)
+        win = v->base;
+    if (end > v->base + v->len)
+        end = v->base + v->len;
+    off = (PCRE2_SIZE)(win - v->base);
+    subject_len = (PCRE2_SIZE)(end - v->base);
+    first = (PCRE2_SIZE)(c->first_end - v->base);
+    last = (PCRE2_SIZE)(c->last_end - v->base);
+
+    while (off <= last) {
+        int rc = pcre2_match(r->re, v->data, subject_len, off, 0, m->md,
+                             m->mctx);
+        PCRE2_SIZE *ov;
+        PCRE2_SIZE s, e;
+        ks_status st;
+
+        if (rc == PCRE2_ERROR_NOMATCH)
+            break;
+        if (rc < 0) {
+            if (!m->warned_backtrack++ &&
+                report_diag(m, KS_DIAG_WARNING, KS_WARN_LIMIT,
+                            "a rule's pattern hit the backtracking limit; "
+                            "some candidates were not checked"))
+                return KS_STOPPED;
+            break;
+        }
+        ov = pcre2_get_ovector_pointer(m->md);
+        if (ov[1] > last)
+            break;
+        s = ov[0];
+        e = ov[1];
+        if (e >= first) {
+            if (rc > 1 && ov[2] != PCRE2_UNSET) {
+                s = ov[2];
+                e = ov[3];
+            }
+            st = add_hit(m, c->rule, v->base + s, e - s, v->data + s);
+            if (st != KS_OK)
+                return st;
+        }
+        off = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
+    }
+    return KS_OK;
+}
+
+/* ---- stage 3: location and reporting ------------------------------------ */
+
+static int hit_order(const void *a, const void *b)
+{
+    const hit *x = a, *y = b;
+
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->rule != y->rule)
+        return x->rule < y->rule ? -1 : 1;
+    return 0;
+}
+
+/* Moves a line cursor forward over data[from..to), counting newlines. */
+static void count_lines(const unsigned char *data, uint64_t base,
+                        uint64_t from, uint64_t to, uint64_t *line,
+                        uint64_t *line_start)
+{
+    const unsigned char *p = data + (from - base);
+    const unsigned char *stop = data + (to - base);
+
+    while (p < stop) {
+        const unsigned char *nl = memchr(p, '\n', (size_t)(stop - p));
+
+        if (!nl)
+            break;
+        (*line)++;
+        *line_start = base + (uint64_t)(nl - data) + 1;
+        p = nl + 1;
+    }
+}
+
+static void fingerprint(const char *rule_id, const unsigned char *secret,
+                        size_t len, char out[33])
+{
+    ksi_sha256 ctx;
+    unsigned char digest[32];
+
+    ksi_sha256_init(&ctx);
+    ksi_sha256_update(&ctx, rule_id, strlen(rule_id) + 1);
+    ksi_sha256_update(&ctx, secret, len);
+    ksi_sha256_final(&ctx, digest);
+    ksi_hex(digest, 16, out);
+}
+
+static ks_status report_hits(ksi_matcher *m, const view *v)
+{
+    uint64_t pos = v->base, line = m->base_line;
+    uint64_t line_start = m->base_line_start;
+    const ksi_entry *e = m->entry;
+    char fp[33];
+
+    qsort(m->hits, m->n_hits, sizeof(*m->hits), hit_order);
+    for (size_t i = 0; i < m->n_hits; i++) {
+        const hit *h = &m->hits[i];
+        const unsigned char *secret = v->data + (h->start - v->base);
+        ks_finding f;
+
+        if (m->reported >= KSI_MAX_FINDINGS_PER_ENTRY) {
+            if (!m->warned_findings++ &&
+                report_diag(m, KS_DIAG_WARNING, KS_WARN_LIMIT,
+                            "too many findings in one entry; the rest of "
+                            "this entry's findings are not reported"))
+                return KS_STOPPED;
+            break;
+        }
+        count_lines(v->data, v->base, pos, h->start, &line, &line_start);
+        pos = h->start;
+        fingerprint(m->rs->rules[h->rule].id, secret, h->len, fp);
+
+        f.rule = &m->rs->rules[h->rule].info;
+        f.secret = (const char *)secret;
+        f.secret_len = h->len;
+        f.entropy = h->entropy;
+        f.fingerprint = fp;
+        f.location.input = e->input;
+        f.location.chain = e->chain;
+        f.location.chain_len = e->chain_len;
+        f.location.path = e->chain[e->chain_len - 1];
+        f.location.line = line;
+        f.location.column = h->start - line_start + 1;
+        f.location.offset = h->start;
+        f.location.flags = e->flags;
+        m->reported++;
+        if (m->sink->finding(m->sink->ctx, &f))
+            return KS_STOPPED;
+    }
+    m->n_hits = 0;
+    return KS_OK;
+}
+
+/*
+ * Confirms every cluster whose surroundings are in memory (all of them when
+ * `final`), keeps the rest for the next chunk, and reports what was found.
+ */
+static ks_status confirm_ready(ksi_matcher *m, const view *v, int final)
+{
+    uint64_t avail = v->base + v->len;
+    size_t keep = 0;
+    ks_status st = KS_OK;
+
+    for (size_t i = 0; i < m->n_clusters; i++) {
+        cluster c = m->clusters[i];
+
+        m->open[c.rule] = 0;
+        if (!final && c.last_end + KSI_MATCH_TAIL > avail) {
+            m->clusters[keep++] = c;
+            continue;
+        }
+        if (st == KS_OK)
+            st = confirm_cluster(m, v, &c);
+    }
+    m->n_clusters = keep;
+    for (size_t i = 0; i < keep; i++)
+        m->open[m->clusters[i].rule] = (uint32_t)i + 1;
+
+    if (m->too_many_candidates) {
+        m->too_many_candidates = 0;
+        if (report_diag(m, KS_DIAG_WARNING, KS_WARN_LIMIT,
+                        "too many candidate matches in one chunk; some were "
+                        "not checked"))
+            return KS_STOPPED;
+    }
+    if (st != KS_OK) {
+        m->n_hits = 0;
+        return st;
+    }
+    return report_hits(m, v);
+}
+
+static void begin_entry(ksi_matcher *m, const ksi_entry *entry,
+                        const ksi_sink *sink)
+{
+    assert(entry->chain_len > 0);
+    m->entry = entry;
+    m->sink = sink;
+    m->reported = 0;
+    m->warned_findings = 0;
+    m->warned_backtrack = 0;
+    m->too_many_candidates = 0;
+    m->failed = 0;
+    m->n_clusters = 0;
+    m->n_hits = 0;
+    m->base = 0;
+    m->len = 0;
+    m->base_line = 1;
+    m->base_line_start = 0;
+}
+
+ks_status ksi_match_block(ksi_matcher *m, const ksi_entry *entry,
+                          const void *data, size_t len, const ksi_sink *sink)
+{
+    view v = { data, 0, len };
+    hs_error_t err;
+
+    if (len > UINT32_MAX)
+        return KS_ERR_ARG;
+    begin_entry(m, entry, sink);
+    if (len == 0)
+        return KS_OK;
+    err = hs_scan(m->rs->db_block, data, (unsigned)len, 0, m->scratch,
+                  on_candidate, m);
+    if (err != HS_SUCCESS) {
+        m->n_clusters = 0;
+        memset(m->open, 0, m->rs->count * sizeof(*m->open));
+        return KS_ERR_MATCHER;
+    }
+    return confirm_ready(m, &v, 1);
+}
+
+/* ---- streaming ---------------------------------------------------------- */
+
+ks_status ksi_stream_open(ksi_matcher *m, const ksi_entry *entry,
+                          const ksi_sink *sink)
+{
+    begin_entry(m, entry, sink);
+    if (!m->buf) {
+        m->buf_cap = HISTORY + KSI_STREAM_CHUNK;
+        m->buf = ksi_malloc(m->buf_cap);
+        if (!m->buf)
+            return KS_ERR_NOMEM;
+    }
+    if (hs_open_stream(m->rs->db_stream, 0, &m->stream) != HS_SUCCESS) {
+        m->stream = NULL;
+        return KS_ERR_NOMEM;
+    }
+    return KS_OK;
+}
+
+void ksi_stream_space(ksi_matcher *m, void **space, size_t *room)
+{
+    if (m->buf_cap - m->len < KSI_STREAM_CHUNK && m->len > HISTORY) {
+        size_t drop = m->len - HISTORY;
+
+        count_lines(m->buf, m->base, m->base, m->base + drop, &m->base_line,
+                    &m->base_line_start);
+        memmove(m->buf, m->buf + drop, HISTORY);
+        m->base += drop;
+        m->len = HISTORY;
+    }
+    *space = m->buf + m->len;
+    *room = m->buf_cap - m->len;
+}
+
+ks_status ksi_stream_commit(ksi_matcher *m, size_t len)
+{
+    view v;
+    ks_status st;
+
+    assert(m->len + len <= m->buf_cap);
+    if (len == 0)
+        return KS_OK;
+    if (!m->stream || m->failed)
+        return KS_ERR_STATE;
+    if (hs_scan_stream(m->stream, (const char *)m->buf + m->len,
+                       (unsigned)len, 0, m->scratch, on_candidate,
+                       m) != HS_SUCCESS) {
+        m->failed = 1;
+        return KS_ERR_MATCHER;
+    }
+    m->len += len;
+    v = (view){ m->buf, m->base, m->len };
+    st = confirm_ready(m, &v, 0);
+    if (st != KS_OK)
+        m->failed = 1;
+    return st;
+}
+
+ks_status ksi_stream_close(ksi_matcher *m)
+{
+    view v = { m->buf, m->base, m->len };
+    hs_error_t err;
+
+    if (!m->stream)
+        return KS_OK;
+    if (m->failed) {
+        hs_close_stream(m->stream, m->scratch, NULL, NULL);
+        m->stream = NULL;
+        m->n_clusters = 0;
+        memset(m->open, 0, m->rs->count * sizeof(*m->open));
+        return KS_OK;
+    }
+    /* Closing reports matches that end at end of data ($, \z). */
+    err = hs_close_stream(m->stream, m->scratch, on_candidate, m);
+    m->stream = NULL;
+    if (err != HS_SUCCESS) {
+        m->n_clusters = 0;
+        memset(m->open, 0, m->rs->count * sizeof(*m->open));
+        return KS_ERR_MATCHER;
+    }
+    return confirm_ready(m, &v, 1);
+}

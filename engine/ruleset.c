@@ -1,0 +1,493 @@
+/*
+ * ruleset.c - rule sets: loading, checking, and compiling every pattern
+ * into one Hyperscan database (block and stream mode) plus one PCRE2 program
+ * per rule for the capture pass.
+ */
+#include "alloc.h"
+#include "input_limits.h"
+#include "ruleset.h"
+#include "sha256.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int ksi_strlist_push(ksi_strlist *list, const char *s, size_t len)
+{
+    char *copy;
+
+    if (ksi_grow(&list->items, &list->cap, list->count + 1,
+                 sizeof(*list->items)))
+        return -1;
+    copy = ksi_strndup(s, len);
+    if (!copy)
+        return -1;
+    list->items[list->count++] = copy;
+    return 0;
+}
+
+void ksi_strlist_free(ksi_strlist *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        ksi_free(list->items[i]);
+    ksi_free(list->items);
+    memset(list, 0, sizeof(*list));
+}
+
+void ksi_rule_clear(ksi_rule *rule)
+{
+    ksi_free(rule->id);
+    ksi_free(rule->name);
+    ksi_free(rule->description);
+    ksi_free(rule->pattern);
+    ksi_free(rule->source);
+    ksi_strlist_free(&rule->keywords);
+    ksi_strlist_free(&rule->references);
+    ksi_strlist_free(&rule->examples);
+    ksi_strlist_free(&rule->negative_examples);
+    pcre2_code_free(rule->re);
+    memset(rule, 0, sizeof(*rule));
+}
+
+void ksi_rule_publish(ksi_rule *rule)
+{
+    ks_rule_info *info = &rule->info;
+
+    info->id = rule->id;
+    info->name = rule->name;
+    info->description = rule->description;
+    info->pattern = rule->pattern;
+    info->source = rule->source;
+    info->keywords = (const char *const *)rule->keywords.items;
+    info->n_keywords = rule->keywords.count;
+    info->references = (const char *const *)rule->references.items;
+    info->n_references = rule->references.count;
+    info->examples = (const char *const *)rule->examples.items;
+    info->n_examples = rule->examples.count;
+    info->negative_examples =
+        (const char *const *)rule->negative_examples.items;
+    info->n_negative_examples = rule->negative_examples.count;
+}
+
+ks_status ksi_ruleset_fail(ks_ruleset *rs, ks_status status,
+                           const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(rs->error, sizeof(rs->error), fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+ks_status ks_ruleset_new(ks_ruleset **out)
+{
+    if (!out)
+        return KS_ERR_ARG;
+    ksi_alloc_install();
+    *out = ksi_calloc(1, sizeof(**out));
+    return *out ? KS_OK : KS_ERR_NOMEM;
+}
+
+const char *ks_ruleset_error(const ks_ruleset *rs)
+{
+    return rs ? rs->error : "";
+}
+
+size_t ks_ruleset_count(const ks_ruleset *rs)
+{
+    return rs ? rs->count : 0;
+}
+
+const ks_rule_info *ks_ruleset_rule(const ks_ruleset *rs, size_t i)
+{
+    if (!rs || i >= rs->count)
+        return NULL;
+    return &rs->rules[i].info;
+}
+
+const char *ks_ruleset_hash(const ks_ruleset *rs)
+{
+    return rs ? rs->hash : "";
+}
+
+static const ksi_rule *find_rule(const ksi_rule *rules, size_t n,
+                                 const char *id)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(rules[i].id, id) == 0)
+            return &rules[i];
+    }
+    return NULL;
+}
+
+/* Rejects an id already used in the set or earlier in the same file. */
+static ks_status check_duplicates(ks_ruleset *rs, const ksi_rule *fresh,
+                                  size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const ksi_rule *r = &fresh[i];
+        const ksi_rule *prev = find_rule(rs->rules, rs->count, r->id);
+
+        if (!prev)
+            prev = find_rule(fresh, i, r->id);
+        if (prev)
+            return ksi_ruleset_fail(rs, KS_ERR_RULE,
+                                    "%s:%u: rule '%s': duplicate id (first "
+                                    "defined at %s:%u)", r->source, r->line,
+                                    r->id, prev->source, prev->line);
+    }
+    return KS_OK;
+}
+
+ks_status ks_ruleset_add_yaml(ks_ruleset *rs, const char *name,
+                              const char *text, size_t len)
+{
+    ksi_rule *fresh = NULL;
+    size_t n = 0, cap = 0;
+    ks_status st;
+
+    if (!rs || !name || (!text && len))
+        return KS_ERR_ARG;
+    if (rs->compiled)
+        return ksi_ruleset_fail(rs, KS_ERR_STATE,
+                                "%s: rules cannot be added after compiling",
+                                name);
+
+    st = ksi_rules_parse_yaml(rs, name, text, len, &fresh, &n, &cap);
+    if (st == KS_OK)
+        st = check_duplicates(rs, fresh, n);
+    if (st == KS_OK && rs->count + n > KSI_MAX_RULES)
+        st = ksi_ruleset_fail(rs, KS_ERR_RULE, "%s: more than %u rules in "
+                              "all", name, KSI_MAX_RULES);
+    if (st == KS_OK &&
+        ksi_grow(&rs->rules, &rs->cap, rs->count + n, sizeof(*rs->rules)))
+        st = ksi_ruleset_fail(rs, KS_ERR_NOMEM, "%s: out of memory", name);
+    if (st != KS_OK)
+        goto fail;
+
+    memcpy(rs->rules + rs->count, fresh, n * sizeof(*fresh));
+    rs->count += n;
+    for (size_t i = 0; i < rs->count; i++)
+        ksi_rule_publish(&rs->rules[i]);
+    ksi_free(fresh);
+    return KS_OK;
+
+fail:
+    for (size_t i = 0; i < n; i++)
+        ksi_rule_clear(&fresh[i]);
+    ksi_free(fresh);
+    return st;
+}
+
+ks_status ks_ruleset_add_defaults(ks_ruleset *rs)
+{
+    for (size_t i = 0; i < ksi_default_rule_file_count; i++) {
+        const ksi_embedded_file *f = &ksi_default_rule_files[i];
+        ks_status st = ks_ruleset_add_yaml(rs, f->name, (const char *)f->data,
+                                           f->len);
+
+        if (st != KS_OK)
+            return st;
+    }
+    return KS_OK;
+}
+
+/* Reads a whole rule file, refusing anything implausibly large. */
+static ks_status read_file(ks_ruleset *rs, const char *path, char **text,
+                           size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n;
+
+    if (!f)
+        return ksi_ruleset_fail(rs, errno == ENOENT ? KS_ERR_NOT_FOUND
+                                                    : KS_ERR_IO,
+                                "%s: cannot open rule file: %s", path,
+                                strerror(errno));
+    buf = ksi_malloc(KSI_MAX_RULE_FILE + 1);
+    if (!buf) {
+        fclose(f);
+        return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "%s: out of memory", path);
+    }
+    n = fread(buf, 1, KSI_MAX_RULE_FILE + 1, f);
+    if (ferror(f) || n > KSI_MAX_RULE_FILE) {
+        int was_error = ferror(f);
+
+        fclose(f);
+        ksi_free(buf);
+        if (was_error)
+            return ksi_ruleset_fail(rs, KS_ERR_IO, "%s: read error", path);
+        return ksi_ruleset_fail(rs, KS_ERR_RULE, "%s: rule file larger than "
+                                "%u bytes", path, KSI_MAX_RULE_FILE);
+    }
+    fclose(f);
+    *text = buf;
+    *len = n;
+    return KS_OK;
+}
+
+static ks_status add_file(ks_ruleset *rs, const char *path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    ks_status st = read_file(rs, path, &text, &len);
+
+    if (st != KS_OK)
+        return st;
+    st = ks_ruleset_add_yaml(rs, path, text, len);
+    ksi_free(text);
+    return st;
+}
+
+static int is_rule_file(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+
+    if (d->d_name[0] == '.')
+        return 0;
+    return (n > 5 && strcmp(d->d_name + n - 5, ".yaml") == 0) ||
+           (n > 4 && strcmp(d->d_name + n - 4, ".yml") == 0);
+}
+
+static ks_status add_dir(ks_ruleset *rs, const char *dir)
+{
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, is_rule_file, alphasort);
+    ks_status st = KS_OK;
+    char path[KSI_MAX_PATH];
+
+    if (n < 0)
+        return ksi_ruleset_fail(rs, KS_ERR_IO, "%s: cannot list rule "
+                                "directory: %s", dir, strerror(errno));
+    if (n == 0)
+        st = ksi_ruleset_fail(rs, KS_ERR_RULE, "%s: no *.yaml or *.yml rule "
+                              "files in this directory", dir);
+    for (int i = 0; i < n; i++) {
+        if (st == KS_OK) {
+            snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+            st = add_file(rs, path);
+        }
+        free(names[i]);
+    }
+    free(names);
+    return st;
+}
+
+ks_status ks_ruleset_add_path(ks_ruleset *rs, const char *path)
+{
+    struct stat sb;
+
+    if (!rs || !path)
+        return KS_ERR_ARG;
+    if (stat(path, &sb) != 0)
+        return ksi_ruleset_fail(rs, errno == ENOENT ? KS_ERR_NOT_FOUND
+                                                    : KS_ERR_IO,
+                                "%s: cannot open rules: %s", path,
+                                strerror(errno));
+    if (S_ISDIR(sb.st_mode))
+        return add_dir(rs, path);
+    return add_file(rs, path);
+}
+
+/* ---- compiling ---------------------------------------------------------- */
+
+static void *pcre_alloc(size_t size, void *unused)
+{
+    (void)unused;
+    return ksi_malloc(size);
+}
+
+static void pcre_release(void *ptr, void *unused)
+{
+    (void)unused;
+    ksi_free(ptr);
+}
+
+static ks_status compile_capture(ks_ruleset *rs, ksi_rule *rule)
+{
+    int code;
+    PCRE2_SIZE at;
+    uint32_t captures = 0;
+    PCRE2_UCHAR msg[256];
+
+    rule->re = pcre2_compile((PCRE2_SPTR)rule->pattern, PCRE2_ZERO_TERMINATED,
+                             0, &code, &at, rs->pcre_cctx);
+    if (!rule->re) {
+        pcre2_get_error_message(code, msg, sizeof(msg));
+        return ksi_ruleset_fail(rs, KS_ERR_RULE, "%s:%u: rule '%s': invalid "
+                                "pattern at offset %zu: %s", rule->source,
+                                rule->line, rule->id, (size_t)at, msg);
+    }
+    /* Without JIT the interpreter still works, only slower. */
+    (void)pcre2_jit_compile(rule->re, PCRE2_JIT_COMPLETE);
+    pcre2_pattern_info(rule->re, PCRE2_INFO_CAPTURECOUNT, &captures);
+    if (captures > rs->max_captures)
+        rs->max_captures = captures;
+    return KS_OK;
+}
+
+/*
+ * Asks Hyperscan about the pattern alone, so a failure names its rule. A
+ * pattern Hyperscan cannot take exactly (say, with a lookaround) is compiled
+ * in prefilter mode: a superset of its matches becomes candidates, which the
+ * PCRE2 pass then decides.
+ */
+static ks_status check_candidate(ks_ruleset *rs, ksi_rule *rule)
+{
+    hs_expr_info_t *info = NULL;
+    hs_compile_error_t *err = NULL;
+    unsigned flags = 0;
+
+    if (hs_expression_info(rule->pattern, flags, &info, &err) != HS_SUCCESS) {
+        hs_free_compile_error(err);
+        err = NULL;
+        flags = HS_FLAG_PREFILTER;
+        if (hs_expression_info(rule->pattern, flags, &info, &err) !=
+            HS_SUCCESS) {
+            ks_status st = ksi_ruleset_fail(
+                rs, KS_ERR_RULE, "%s:%u: rule '%s': pattern not supported by "
+                "the matcher: %s", rule->source, rule->line, rule->id,
+                err ? err->message : "unknown error");
+
+            hs_free_compile_error(err);
+            return st;
+        }
+    }
+    if (info->min_width == 0) {
+        ksi_free(info);
+        return ksi_ruleset_fail(rs, KS_ERR_RULE, "%s:%u: rule '%s': pattern "
+                                "can match empty text", rule->source,
+                                rule->line, rule->id);
+    }
+    rule->hs_flags = flags;
+    rule->lookback = info->max_width > KSI_MAX_MATCH_WINDOW
+                         ? KSI_MAX_MATCH_WINDOW
+                         : info->max_width;
+    rule->merge_gap = rule->lookback;
+    ksi_free(info);
+    return KS_OK;
+}
+
+static ks_status compile_database(ks_ruleset *rs, unsigned mode,
+                                  hs_database_t **db)
+{
+    const char **exprs = ksi_calloc(rs->count, sizeof(*exprs));
+    unsigned *flags = ksi_calloc(rs->count, sizeof(*flags));
+    unsigned *ids = ksi_calloc(rs->count, sizeof(*ids));
+    hs_compile_error_t *err = NULL;
+    ks_status st = KS_OK;
+
+    if (!exprs || !flags || !ids) {
+        st = ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory compiling "
+                              "rules");
+        goto out;
+    }
+    for (size_t i = 0; i < rs->count; i++) {
+        exprs[i] = rs->rules[i].pattern;
+        flags[i] = rs->rules[i].hs_flags;
+        ids[i] = (unsigned)i;
+    }
+    if (hs_compile_multi(exprs, flags, ids, (unsigned)rs->count, mode, NULL,
+                         db, &err) != HS_SUCCESS) {
+        if (err && err->expression >= 0 &&
+            (size_t)err->expression < rs->count) {
+            const ksi_rule *r = &rs->rules[err->expression];
+
+            st = ksi_ruleset_fail(rs, KS_ERR_RULE, "%s:%u: rule '%s': %s",
+                                  r->source, r->line, r->id, err->message);
+        } else {
+            st = ksi_ruleset_fail(rs, KS_ERR_COMPILE, "compiling %zu rules "
+                                  "failed: %s", rs->count,
+                                  err ? err->message : "unknown error");
+        }
+        hs_free_compile_error(err);
+    }
+out:
+    ksi_free(exprs);
+    ksi_free(flags);
+    ksi_free(ids);
+    return st;
+}
+
+static void compute_hash(ks_ruleset *rs)
+{
+    ksi_sha256 ctx;
+    unsigned char digest[32];
+    char num[64];
+
+    ksi_sha256_init(&ctx);
+    ksi_sha256_update(&ctx, KS_VERSION, sizeof(KS_VERSION));
+    for (size_t i = 0; i < rs->count; i++) {
+        const ksi_rule *r = &rs->rules[i];
+
+        ksi_sha256_update(&ctx, r->id, strlen(r->id) + 1);
+        ksi_sha256_update(&ctx, r->pattern, strlen(r->pattern) + 1);
+        snprintf(num, sizeof(num), "%d/%d/%.6f", (int)r->info.severity,
+                 (int)r->info.confidence, r->info.min_entropy);
+        ksi_sha256_update(&ctx, num, strlen(num) + 1);
+    }
+    ksi_sha256_final(&ctx, digest);
+    ksi_hex(digest, 32, rs->hash);
+}
+
+ks_status ks_ruleset_compile(ks_ruleset *rs)
+{
+    ks_status st;
+
+    if (!rs)
+        return KS_ERR_ARG;
+    if (rs->compiled)
+        return ksi_ruleset_fail(rs, KS_ERR_STATE, "rules already compiled");
+    if (rs->count == 0)
+        return ksi_ruleset_fail(rs, KS_ERR_STATE, "no rules to compile");
+
+    rs->pcre_gctx = pcre2_general_context_create(pcre_alloc, pcre_release,
+                                                 NULL);
+    if (rs->pcre_gctx)
+        rs->pcre_cctx = pcre2_compile_context_create(rs->pcre_gctx);
+    if (!rs->pcre_cctx)
+        return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory compiling "
+                                "rules");
+
+    for (size_t i = 0; i < rs->count; i++) {
+        st = compile_capture(rs, &rs->rules[i]);
+        if (st == KS_OK)
+            st = check_candidate(rs, &rs->rules[i]);
+        if (st != KS_OK)
+            return st;
+    }
+    st = compile_database(rs, HS_MODE_BLOCK, &rs->db_block);
+    if (st == KS_OK)
+        st = compile_database(rs, HS_MODE_STREAM, &rs->db_stream);
+    if (st != KS_OK)
+        return st;
+
+    if (hs_alloc_scratch(rs->db_block, &rs->scratch_proto) != HS_SUCCESS ||
+        hs_alloc_scratch(rs->db_stream, &rs->scratch_proto) != HS_SUCCESS)
+        return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "cannot allocate matcher "
+                                "scratch space");
+    compute_hash(rs);
+    rs->compiled = 1;
+    return KS_OK;
+}
+
+void ks_ruleset_free(ks_ruleset *rs)
+{
+    if (!rs)
+        return;
+    for (size_t i = 0; i < rs->count; i++)
+        ksi_rule_clear(&rs->rules[i]);
+    ksi_free(rs->rules);
+    hs_free_database(rs->db_block);
+    hs_free_database(rs->db_stream);
+    hs_free_scratch(rs->scratch_proto);
+    pcre2_compile_context_free(rs->pcre_cctx);
+    pcre2_general_context_free(rs->pcre_gctx);
+    ksi_free(rs);
+}

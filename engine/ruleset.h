@@ -1,0 +1,89 @@
+/*
+ * ruleset.h - the rule set's insides, shared by the YAML loader, the
+ * compiler and the matcher.
+ */
+#ifndef KSI_RULESET_H
+#define KSI_RULESET_H
+
+#include "keysift.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <hs/hs.h>
+#include <pcre2.h>
+
+/* A growable list of owned strings. */
+typedef struct ksi_strlist {
+    char **items;
+    size_t count;
+    size_t cap;
+} ksi_strlist;
+
+int ksi_strlist_push(ksi_strlist *list, const char *s, size_t len);
+void ksi_strlist_free(ksi_strlist *list);
+
+typedef struct ksi_rule {
+    ks_rule_info info;          /* the public view; points into the fields */
+    char *id;
+    char *name;
+    char *description;
+    char *pattern;
+    char *source;
+    ksi_strlist keywords;
+    ksi_strlist references;
+    ksi_strlist examples;
+    ksi_strlist negative_examples;
+    unsigned line;              /* line of the rule in its file */
+
+    /* Filled in by ks_ruleset_compile(). */
+    pcre2_code *re;
+    unsigned hs_flags;          /* 0, or HS_FLAG_PREFILTER */
+    size_t lookback;            /* capture window behind a candidate end */
+    size_t merge_gap;           /* candidate ends this close share a pass */
+} ksi_rule;
+
+struct ks_ruleset {
+    ksi_rule *rules;
+    size_t count;
+    size_t cap;
+    int compiled;
+    hs_database_t *db_block;
+    hs_database_t *db_stream;
+    hs_scratch_t *scratch_proto;    /* cloned once per worker */
+    pcre2_general_context *pcre_gctx;   /* routes PCRE2 to ksi_malloc */
+    pcre2_compile_context *pcre_cctx;
+    uint32_t max_captures;          /* largest capture count of any rule */
+    char hash[65];
+    char error[1024];
+};
+
+/* Sets the rule set's error text, printf-style. Returns `status`. */
+ks_status ksi_ruleset_fail(ks_ruleset *rs, ks_status status,
+                           const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Parses YAML rule text into `out` (rules appended, each fully owned).
+ * On failure sets the rule set's error and returns KS_ERR_RULE or
+ * KS_ERR_NOMEM; rules already appended to `out` are the caller's to free.
+ */
+ks_status ksi_rules_parse_yaml(ks_ruleset *rs, const char *name,
+                               const char *text, size_t len,
+                               ksi_rule **out, size_t *count, size_t *cap);
+
+/* Frees what a rule owns (not the rule struct itself). */
+void ksi_rule_clear(ksi_rule *rule);
+
+/* Points rule->info at the rule's own fields. */
+void ksi_rule_publish(ksi_rule *rule);
+
+/* The default rule files compiled into the library. */
+typedef struct ksi_embedded_file {
+    const char *name;
+    const unsigned char *data;
+    size_t len;
+} ksi_embedded_file;
+
+extern const ksi_embedded_file ksi_default_rule_files[];
+extern const size_t ksi_default_rule_file_count;
+
+#endif

@@ -1,0 +1,469 @@
+/*
+ * scan.c - the scan handle: options, the worker pool and its queue, and the
+ * one place where findings and diagnostics reach the caller's callbacks.
+ */
+#include "scan.h"
+
+#include "alloc.h"
+#include "input_limits.h"
+#include "ruleset.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void ks_scan_options_init(ks_scan_options *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->block_max = KSI_DEFAULT_BLOCK_MAX;
+}
+
+/* ---- callbacks ---------------------------------------------------------- */
+
+static void request_stop(ks_scan *s)
+{
+    atomic_store(&s->stop, 1);
+}
+
+/* Joins a chain into "a / b / c" in `out`. */
+static void join_chain(const char *const *chain, size_t n, char *out,
+                       size_t cap)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < n && used + 1 < cap; i++) {
+        int w = snprintf(out + used, cap - used, "%s%s", i ? " / " : "",
+                         chain[i]);
+
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+int ksi_report(ks_scan *s, ks_diag_level level, ks_status status,
+               const char *input, const char *const *chain,
+               size_t chain_len, const char *fmt, ...)
+{
+    char where[KSI_MAX_PATH], message[1024];
+    ks_diag d;
+    va_list ap;
+    int stop = 0;
+
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    join_chain(chain, chain_len, where, sizeof(where));
+    if (!where[0])
+        snprintf(where, sizeof(where), "%s", input);
+
+    atomic_fetch_add(level == KS_DIAG_ERROR ? &s->errors : &s->warnings, 1);
+    d = (ks_diag){ level, status, input, where, message };
+    if (s->opts.on_diag) {
+        pthread_mutex_lock(&s->cb_lock);
+        stop = s->opts.on_diag(&d, s->opts.user);
+        pthread_mutex_unlock(&s->cb_lock);
+    }
+    if (stop)
+        request_stop(s);
+    return stop;
+}
+
+static int sink_finding(void *ctx, const ks_finding *f)
+{
+    ks_scan *s = ctx;
+    int stop = 0;
+
+    atomic_fetch_add(&s->findings, 1);
+    if (s->opts.on_finding) {
+        pthread_mutex_lock(&s->cb_lock);
+        stop = s->opts.on_finding(f, s->opts.user);
+        pthread_mutex_unlock(&s->cb_lock);
+    }
+    if (stop)
+        request_stop(s);
+    return stop || ksi_stopped(s);
+}
+
+static int sink_diag(void *ctx, const ksi_entry *e, ks_diag_level level,
+                     ks_status status, const char *message)
+{
+    return ksi_report(ctx, level, status, e->input, e->chain, e->chain_len,
+                      "%s", message);
+}
+
+void ksi_scan_sink(ks_scan *s, ksi_sink *sink)
+{
+    sink->finding = sink_finding;
+    sink->diag = sink_diag;
+    sink->ctx = s;
+}
+
+static double seconds_since(const struct timespec *t)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t->tv_sec) +
+           (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+void ksi_entry_done(ks_scan *s, uint64_t bytes)
+{
+    ks_scan_stats st;
+
+    atomic_fetch_add(&s->entries, 1);
+    atomic_fetch_add(&s->bytes, bytes);
+    if (!s->opts.on_progress)
+        return;
+    pthread_mutex_lock(&s->cb_lock);
+    if (seconds_since(&s->last_progress) >= 1.0) {
+        clock_gettime(CLOCK_MONOTONIC, &s->last_progress);
+        ks_scan_get_stats(s, &st);
+        if (s->opts.on_progress(&st, s->opts.user))
+            request_stop(s);
+    }
+    pthread_mutex_unlock(&s->cb_lock);
+}
+
+void ks_scan_get_stats(const ks_scan *s, ks_scan_stats *out)
+{
+    ks_scan *m = (ks_scan *)s;  /* atomics are read, never written */
+
+    out->inputs = atomic_load(&m->inputs);
+    out->entries = atomic_load(&m->entries);
+    out->bytes = atomic_load(&m->bytes);
+    out->findings = atomic_load(&m->findings);
+    out->warnings = atomic_load(&m->warnings);
+    out->errors = atomic_load(&m->errors);
+    out->skipped = atomic_load(&m->skipped);
+}
+
+/* ---- jobs and the queue ------------------------------------------------- */
+
+void ksi_job_free(ksi_job *job)
+{
+    if (!job)
+        return;
+    for (size_t i = 0; i < job->chain_len; i++)
+        ksi_free(job->chain[i]);
+    ksi_free(job->chain);
+    ksi_free(job->data);
+    ksi_free(job);
+}
+
+ksi_job *ksi_job_new(ksi_job_kind kind, const char *input,
+                     const char *const *chain, size_t chain_len,
+                     const char *last)
+{
+    ksi_job *job = ksi_calloc(1, sizeof(*job));
+    size_t n = chain_len + (last != NULL);
+
+    if (!job)
+        return NULL;
+    job->kind = kind;
+    job->input = input;
+    job->chain = ksi_calloc(n, sizeof(*job->chain));
+    if (!job->chain)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        job->chain[i] = ksi_strdup(i < chain_len ? chain[i] : last);
+        if (!job->chain[i])
+            goto fail;
+        job->chain_len++;
+    }
+    return job;
+
+fail:
+    ksi_job_free(job);
+    return NULL;
+}
+
+static int queue_init(ksi_queue *q)
+{
+    memset(q, 0, sizeof(*q));
+    if (pthread_mutex_init(&q->lock, NULL))
+        return -1;
+    if (pthread_cond_init(&q->not_empty, NULL)) {
+        pthread_mutex_destroy(&q->lock);
+        return -1;
+    }
+    if (pthread_cond_init(&q->not_full, NULL)) {
+        pthread_cond_destroy(&q->not_empty);
+        pthread_mutex_destroy(&q->lock);
+        return -1;
+    }
+    return 0;
+}
+
+static void queue_destroy(ksi_queue *q)
+{
+    pthread_cond_destroy(&q->not_full);
+    pthread_cond_destroy(&q->not_empty);
+    pthread_mutex_destroy(&q->lock);
+}
+
+void ksi_queue_push(ks_scan *s, ksi_job *job)
+{
+    ksi_queue *q = &s->queue;
+
+    pthread_mutex_lock(&q->lock);
+    /* An entry bigger than the whole budget still goes, alone. */
+    while (q->items > 0 && (q->items >= KSI_QUEUE_ITEMS ||
+                            q->bytes + job->len > KSI_QUEUE_BYTES))
+        pthread_cond_wait(&q->not_full, &q->lock);
+    job->next = NULL;
+    if (q->tail)
+        q->tail->next = job;
+    else
+        q->head = job;
+    q->tail = job;
+    q->items++;
+    q->bytes += job->len;
+    pthread_cond_signal(&q->not_empty);
+    pthread_mutex_unlock(&q->lock);
+}
+
+static ksi_job *queue_pop(ksi_queue *q)
+{
+    ksi_job *job;
+
+    pthread_mutex_lock(&q->lock);
+    while (!q->head && !q->closed)
+        pthread_cond_wait(&q->not_empty, &q->lock);
+    job = q->head;
+    if (job) {
+        q->head = job->next;
+        if (!q->head)
+            q->tail = NULL;
+        q->items--;
+        q->bytes -= job->len;
+        pthread_cond_broadcast(&q->not_full);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return job;
+}
+
+static void queue_close(ksi_queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    q->closed = 1;
+    pthread_cond_broadcast(&q->not_empty);
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* ---- workers ------------------------------------------------------------ */
+
+static int worker_init(ksi_worker *w, ks_scan *s)
+{
+    memset(w, 0, sizeof(*w));
+    w->scan = s;
+    w->matcher = ksi_matcher_new(s->rules);
+    return w->matcher ? 0 : -1;
+}
+
+static void worker_clear(ksi_worker *w)
+{
+    ksi_matcher_free(w->matcher);
+    ksi_free(w->buf);
+    memset(w, 0, sizeof(*w));
+}
+
+static void run_job(ksi_worker *w, ksi_job *job)
+{
+    const char *const *chain = (const char *const *)job->chain;
+
+    if (ksi_stopped(w->scan))
+        return;
+    if (job->kind == KSI_JOB_FILE) {
+        ksi_scan_file(w, job->input, chain, job->chain_len);
+    } else {
+        ksi_entry e = { job->input, chain, job->chain_len, job->flags };
+
+        ksi_scan_memory(w, &e, job->data, job->len);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    ksi_worker *w = arg;
+    ksi_job *job;
+
+    while ((job = queue_pop(&w->scan->queue)) != NULL) {
+        run_job(w, job);
+        ksi_job_free(job);
+    }
+    return NULL;
+}
+
+static unsigned thread_count(const ks_scan_options *o)
+{
+    long n = o->threads ? (long)o->threads : sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (n < 1)
+        n = 1;
+    if (n > 256)
+        n = 256;
+    return (unsigned)n;
+}
+
+ks_status ks_scan_new(const ks_ruleset *rules, const ks_scan_options *opts,
+                      ks_scan **out)
+{
+    ks_scan *s;
+
+    if (!rules || !out)
+        return KS_ERR_ARG;
+    *out = NULL;
+    if (!rules->compiled)
+        return KS_ERR_STATE;
+    s = ksi_calloc(1, sizeof(*s));
+    if (!s)
+        return KS_ERR_NOMEM;
+    s->rules = rules;
+    if (opts)
+        s->opts = *opts;
+    else
+        ks_scan_options_init(&s->opts);
+    if (s->opts.block_max == 0)
+        s->opts.block_max = KSI_DEFAULT_BLOCK_MAX;
+    if (s->opts.block_max > UINT32_MAX)
+        s->opts.block_max = UINT32_MAX;
+    if (pthread_mutex_init(&s->cb_lock, NULL)) {
+        ksi_free(s);
+        return KS_ERR_NOMEM;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &s->last_progress);
+    *out = s;
+    return KS_OK;
+}
+
+static int ensure_self(ks_scan *s)
+{
+    if (!s->self_ready) {
+        if (worker_init(&s->self, s))
+            return -1;
+        s->self_ready = 1;
+    }
+    return 0;
+}
+
+/* Decides what an input is and hands it to the right reader. */
+static void scan_input(ks_scan *s, const char *input)
+{
+    const char *chain[1] = { input };
+    struct stat sb;
+    int fd;
+
+    atomic_fetch_add(&s->inputs, 1);
+    if (strcmp(input, "-") == 0) {
+        ksi_scan_fd(&s->self, STDIN_FILENO, UINT64_MAX, input, chain, 1, 1);
+        return;
+    }
+    if (stat(input, &sb) != 0) {
+        ksi_report(s, KS_DIAG_ERROR, errno == ENOENT ? KS_ERR_NOT_FOUND
+                                                     : KS_ERR_IO,
+                   input, chain, 1, "%s", strerror(errno));
+        return;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        ksi_walk(s, input);
+        return;
+    }
+    fd = open(input, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        ksi_report(s, KS_DIAG_ERROR, KS_ERR_IO, input, chain, 1, "%s",
+                   strerror(errno));
+        return;
+    }
+    ksi_scan_fd(&s->self, fd, S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size
+                                                  : UINT64_MAX,
+                input, chain, 1, 1);
+    close(fd);
+}
+
+static unsigned start_workers(ks_scan *s, ksi_worker *pool, unsigned n)
+{
+    unsigned started = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        if (worker_init(&pool[i], s))
+            break;
+        if (pthread_create(&pool[i].thread, NULL, worker_main, &pool[i])) {
+            worker_clear(&pool[i]);
+            break;
+        }
+        started++;
+    }
+    return started;
+}
+
+ks_status ks_scan_run(ks_scan *s, const char *const *inputs, size_t n)
+{
+    unsigned want, started;
+    ksi_worker *pool;
+
+    if (!s || (!inputs && n))
+        return KS_ERR_ARG;
+    if (ensure_self(s))
+        return KS_ERR_NOMEM;
+    want = thread_count(&s->opts);
+    pool = ksi_calloc(want, sizeof(*pool));
+    if (!pool)
+        return KS_ERR_NOMEM;
+    if (queue_init(&s->queue)) {
+        ksi_free(pool);
+        return KS_ERR_THREAD;
+    }
+    started = start_workers(s, pool, want);
+    if (started == 0) {
+        queue_destroy(&s->queue);
+        ksi_free(pool);
+        return KS_ERR_THREAD;
+    }
+
+    for (size_t i = 0; i < n && !ksi_stopped(s); i++)
+        scan_input(s, inputs[i]);
+
+    queue_close(&s->queue);
+    for (unsigned i = 0; i < started; i++) {
+        pthread_join(pool[i].thread, NULL);
+        worker_clear(&pool[i]);
+    }
+    /* Jobs left behind by a stop are dropped unscanned. */
+    for (ksi_job *j = queue_pop(&s->queue); j; j = queue_pop(&s->queue))
+        ksi_job_free(j);
+    queue_destroy(&s->queue);
+    ksi_free(pool);
+    return ksi_stopped(s) ? KS_STOPPED : KS_OK;
+}
+
+ks_status ks_scan_buffer(ks_scan *s, const char *name, const void *data,
+                         size_t len)
+{
+    const char *chain[1] = { name };
+    ksi_entry e = { name, chain, 1, 0 };
+
+    if (!s || !name || (!data && len))
+        return KS_ERR_ARG;
+    if (ensure_self(s))
+        return KS_ERR_NOMEM;
+    ksi_scan_memory(&s->self, &e, data, len);
+    return ksi_stopped(s) ? KS_STOPPED : KS_OK;
+}
+
+void ks_scan_free(ks_scan *s)
+{
+    if (!s)
+        return;
+    if (s->self_ready)
+        worker_clear(&s->self);
+    pthread_mutex_destroy(&s->cb_lock);
+    ksi_free(s);
+}
