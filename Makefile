@@ -37,7 +37,7 @@ FIXGEN     := $(BUILD)/make_fixtures
 
 # Debian packages: build, tests, and the tools the tests drive.
 DEB_PKGS := gcc make pkg-config libhyperscan-dev libarchive-dev libzstd-dev \
-            libjansson-dev libyaml-dev libpcre2-dev libcmocka-dev jq time
+            libjansson-dev libyaml-dev libpcre2-dev libcmocka-dev jq time zstd
 
 .PHONY: all deps test unit e2e test-asan demo bench install clean
 
@@ -116,7 +116,8 @@ demo: deps
 	    rc=$$?; [ $$rc -eq 1 ] || { echo "demo: unexpected exit $$rc"; \
 	    exit 1; }
 
-bench: $(BIN)
+bench: deps
+	$(MAKE) --no-print-directory $(BIN) $(FIXGEN)
 	bash bench/run.sh $(BIN)
 
 install: $(BIN)

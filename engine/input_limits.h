@@ -26,6 +26,14 @@
  */
 #define KSI_MAX_MATCH_WINDOW (16u << 10)
 
+/*
+ * Bounded repeats with an upper bound above this reach Hyperscan without
+ * the bound (PCRE2 still applies it): large bounds make Hyperscan's
+ * compile slow and its database big, and the candidate stage gains
+ * nothing from them.
+ */
+#define KSI_HS_REPEAT_CAP 200u
+
 /* Bytes after a candidate's end that the capture pass may look at, so that
  * \b and similar assertions see the real next byte. */
 #define KSI_MATCH_TAIL 256u

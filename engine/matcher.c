@@ -286,6 +286,36 @@ static void fingerprint(const char *rule_id, const unsigned char *secret,
     ksi_hex(digest, 16, out);
 }
 
+/*
+ * When two rules claim overlapping bytes, the more confident one names the
+ * secret: a GitHub token in `TOKEN=ghp_...` is a GitHub token, not also a
+ * generic assignment. Rules of equal confidence both report. Hits are
+ * sorted by start, so overlapping ones are neighbours.
+ */
+static void drop_shadowed(ksi_matcher *m)
+{
+    const ksi_rule *rules = m->rs->rules;
+
+    for (size_t i = 0; i < m->n_hits; i++) {
+        hit *a = &m->hits[i];
+
+        for (size_t j = i + 1; j < m->n_hits; j++) {
+            hit *b = &m->hits[j];
+            ks_confidence ca = rules[a->rule].info.confidence;
+            ks_confidence cb = rules[b->rule].info.confidence;
+
+            if (b->start >= a->start + a->len)
+                break;
+            if (a->rule == b->rule || a->len == 0 || b->len == 0)
+                continue;
+            if (ca < cb)
+                a->len = 0;
+            else if (cb < ca)
+                b->len = 0;
+        }
+    }
+}
+
 static ks_status report_hits(ksi_matcher *m, const view *v)
 {
     uint64_t pos = v->base, line = m->base_line;
@@ -294,10 +324,14 @@ static ks_status report_hits(ksi_matcher *m, const view *v)
     char fp[33];
 
     qsort(m->hits, m->n_hits, sizeof(*m->hits), hit_order);
+    drop_shadowed(m);
     for (size_t i = 0; i < m->n_hits; i++) {
         const hit *h = &m->hits[i];
         const unsigned char *secret = v->data + (h->start - v->base);
         ks_finding f;
+
+        if (h->len == 0)
+            continue;
 
         if (m->reported >= KSI_MAX_FINDINGS_PER_ENTRY) {
             if (!m->warned_findings++ &&

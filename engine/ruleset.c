@@ -44,6 +44,7 @@ void ksi_rule_clear(ksi_rule *rule)
     ksi_free(rule->name);
     ksi_free(rule->description);
     ksi_free(rule->pattern);
+    ksi_free(rule->hs_pattern);
     ksi_free(rule->source);
     ksi_strlist_free(&rule->keywords);
     ksi_strlist_free(&rule->references);
@@ -333,9 +334,61 @@ static ks_status compile_capture(ks_ruleset *rs, ksi_rule *rule)
 }
 
 /*
- * Asks Hyperscan about the pattern alone, so a failure names its rule. A
- * pattern Hyperscan cannot take exactly (say, with a lookaround) is compiled
- * in prefilter mode: a superset of its matches becomes candidates, which the
+ * Hyperscan compiles a large bounded repeat such as [A-Za-z0-9+/=\s]{64,8192}
+ * into a big automaton: a handful of private-key rules took seconds to
+ * compile. The candidate stage does not need the upper bound, since PCRE2
+ * re-checks every candidate with the exact pattern, so Hyperscan gets the
+ * pattern with each upper bound above KSI_HS_REPEAT_CAP removed ({m,}).
+ * That only adds candidates, never loses one.
+ */
+static char *widen_repeats(const char *pattern)
+{
+    size_t len = strlen(pattern);
+    char *out = ksi_malloc(len + 1);
+    size_t o = 0;
+    int in_class = 0;
+
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        char c = pattern[i];
+        unsigned long lo, hi;
+        int used = 0;
+
+        if (c == '\\' && i + 1 < len) {
+            out[o++] = c;
+            out[o++] = pattern[++i];
+            continue;
+        }
+        if (in_class) {
+            in_class = c != ']';
+        } else if (c == '[') {
+            in_class = 1;
+            out[o++] = c;
+            /* A ']' right after '[' or '[^' is a literal. */
+            if (pattern[i + 1] == '^')
+                out[o++] = pattern[++i];
+            if (pattern[i + 1] == ']')
+                out[o++] = pattern[++i];
+            continue;
+        } else if (c == '{' &&
+                   sscanf(pattern + i, "{%lu,%lu}%n", &lo, &hi, &used) == 2 &&
+                   used > 0 && hi > KSI_HS_REPEAT_CAP) {
+            o += (size_t)sprintf(out + o, "{%lu,}", lo);
+            i += (size_t)used - 1;
+            continue;
+        }
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/*
+ * Asks Hyperscan about the pattern alone, so a failure names its rule, and
+ * learns its longest match, which sizes the capture window. A pattern
+ * Hyperscan cannot take exactly (say, with a lookaround) is compiled in
+ * prefilter mode: a superset of its matches becomes candidates, which the
  * PCRE2 pass then decides.
  */
 static ks_status check_candidate(ks_ruleset *rs, ksi_rule *rule)
@@ -344,6 +397,9 @@ static ks_status check_candidate(ks_ruleset *rs, ksi_rule *rule)
     hs_compile_error_t *err = NULL;
     unsigned flags = 0;
 
+    rule->hs_pattern = widen_repeats(rule->pattern);
+    if (!rule->hs_pattern)
+        return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory");
     if (hs_expression_info(rule->pattern, flags, &info, &err) != HS_SUCCESS) {
         hs_free_compile_error(err);
         err = NULL;
@@ -389,7 +445,7 @@ static ks_status compile_database(ks_ruleset *rs, unsigned mode,
         goto out;
     }
     for (size_t i = 0; i < rs->count; i++) {
-        exprs[i] = rs->rules[i].pattern;
+        exprs[i] = rs->rules[i].hs_pattern;
         flags[i] = rs->rules[i].hs_flags;
         ids[i] = (unsigned)i;
     }

@@ -36,6 +36,7 @@ typedef struct ksi_rule {
 
     /* Filled in by ks_ruleset_compile(). */
     pcre2_code *re;
+    char *hs_pattern;           /* the pattern as Hyperscan gets it */
     unsigned hs_flags;          /* 0, or HS_FLAG_PREFILTER */
     size_t lookback;            /* capture window behind a candidate end */
     size_t merge_gap;           /* candidate ends this close share a pass */
