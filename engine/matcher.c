@@ -135,7 +135,7 @@ static int on_candidate(unsigned int id, unsigned long long from,
                         unsigned long long to, unsigned int flags, void *ctx)
 {
     ksi_matcher *m = ctx;
-    const ksi_rule *rule = &m->rs->rules[id];
+    const ksi_rule *rule = m->rs->rules[id];
     uint32_t open = m->open[id];
 
     (void)from;
@@ -175,7 +175,7 @@ static int report_diag(ksi_matcher *m, ks_diag_level level, ks_status status,
 static ks_status add_hit(ksi_matcher *m, uint32_t rule, uint64_t start,
                          size_t len, const unsigned char *secret)
 {
-    const ksi_rule *r = &m->rs->rules[rule];
+    const ksi_rule *r = m->rs->rules[rule];
     double entropy = ks_entropy(secret, len);
 
     if (len == 0 || entropy < r->info.min_entropy)
@@ -190,7 +190,7 @@ static ks_status add_hit(ksi_matcher *m, uint32_t rule, uint64_t start,
 static ks_status confirm_cluster(ksi_matcher *m, const view *v,
                                  const cluster *c)
 {
-    const ksi_rule *r = &m->rs->rules[c->rule];
+    const ksi_rule *r = m->rs->rules[c->rule];
     uint64_t win = c->first_end > r->lookback ? c->first_end - r->lookback
                                               : 0;
     uint64_t end = c->last_end + KSI_MATCH_TAIL;
@@ -294,15 +294,15 @@ static void fingerprint(const char *rule_id, const unsigned char *secret,
  */
 static void drop_shadowed(ksi_matcher *m)
 {
-    const ksi_rule *rules = m->rs->rules;
+    ksi_rule *const *rules = m->rs->rules;
 
     for (size_t i = 0; i < m->n_hits; i++) {
         hit *a = &m->hits[i];
 
         for (size_t j = i + 1; j < m->n_hits; j++) {
             hit *b = &m->hits[j];
-            ks_confidence ca = rules[a->rule].info.confidence;
-            ks_confidence cb = rules[b->rule].info.confidence;
+            ks_confidence ca = rules[a->rule]->info.confidence;
+            ks_confidence cb = rules[b->rule]->info.confidence;
 
             if (b->start >= a->start + a->len)
                 break;
@@ -343,9 +343,9 @@ static ks_status report_hits(ksi_matcher *m, const view *v)
         }
         count_lines(v->data, v->base, pos, h->start, &line, &line_start);
         pos = h->start;
-        fingerprint(m->rs->rules[h->rule].id, secret, h->len, fp);
+        fingerprint(m->rs->rules[h->rule]->id, secret, h->len, fp);
 
-        f.rule = &m->rs->rules[h->rule].info;
+        f.rule = &m->rs->rules[h->rule]->info;
         f.secret = (const char *)secret;
         f.secret_len = h->len;
         f.entropy = h->entropy;

@@ -108,7 +108,7 @@ const ks_rule_info *ks_ruleset_rule(const ks_ruleset *rs, size_t i)
 {
     if (!rs || i >= rs->count)
         return NULL;
-    return &rs->rules[i].info;
+    return &rs->rules[i]->info;
 }
 
 const char *ks_ruleset_hash(const ks_ruleset *rs)
@@ -116,12 +116,21 @@ const char *ks_ruleset_hash(const ks_ruleset *rs)
     return rs ? rs->hash : "";
 }
 
-static const ksi_rule *find_rule(const ksi_rule *rules, size_t n,
-                                 const char *id)
+static const ksi_rule *find_fresh(const ksi_rule *rules, size_t n,
+                                  const char *id)
 {
     for (size_t i = 0; i < n; i++) {
         if (strcmp(rules[i].id, id) == 0)
             return &rules[i];
+    }
+    return NULL;
+}
+
+static const ksi_rule *find_rule(const ks_ruleset *rs, const char *id)
+{
+    for (size_t i = 0; i < rs->count; i++) {
+        if (strcmp(rs->rules[i]->id, id) == 0)
+            return rs->rules[i];
     }
     return NULL;
 }
@@ -132,10 +141,10 @@ static ks_status check_duplicates(ks_ruleset *rs, const ksi_rule *fresh,
 {
     for (size_t i = 0; i < n; i++) {
         const ksi_rule *r = &fresh[i];
-        const ksi_rule *prev = find_rule(rs->rules, rs->count, r->id);
+        const ksi_rule *prev = find_rule(rs, r->id);
 
         if (!prev)
-            prev = find_rule(fresh, i, r->id);
+            prev = find_fresh(fresh, i, r->id);
         if (prev)
             return ksi_ruleset_fail(rs, KS_ERR_RULE,
                                     "%s:%u: rule '%s': duplicate id (first "
@@ -171,10 +180,21 @@ ks_status ks_ruleset_add_yaml(ks_ruleset *rs, const char *name,
     if (st != KS_OK)
         goto fail;
 
-    memcpy(rs->rules + rs->count, fresh, n * sizeof(*fresh));
+    for (size_t i = 0; i < n; i++) {
+        rs->rules[rs->count + i] = ksi_malloc(sizeof(**rs->rules));
+        if (!rs->rules[rs->count + i]) {
+            while (i-- > 0)
+                ksi_free(rs->rules[rs->count + i]);
+            st = ksi_ruleset_fail(rs, KS_ERR_NOMEM, "%s: out of memory",
+                                  name);
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        *rs->rules[rs->count + i] = fresh[i];
+        ksi_rule_publish(rs->rules[rs->count + i]);
+    }
     rs->count += n;
-    for (size_t i = 0; i < rs->count; i++)
-        ksi_rule_publish(&rs->rules[i]);
     ksi_free(fresh);
     return KS_OK;
 
@@ -445,15 +465,15 @@ static ks_status compile_database(ks_ruleset *rs, unsigned mode,
         goto out;
     }
     for (size_t i = 0; i < rs->count; i++) {
-        exprs[i] = rs->rules[i].hs_pattern;
-        flags[i] = rs->rules[i].hs_flags;
+        exprs[i] = rs->rules[i]->hs_pattern;
+        flags[i] = rs->rules[i]->hs_flags;
         ids[i] = (unsigned)i;
     }
     if (hs_compile_multi(exprs, flags, ids, (unsigned)rs->count, mode, NULL,
                          db, &err) != HS_SUCCESS) {
         if (err && err->expression >= 0 &&
             (size_t)err->expression < rs->count) {
-            const ksi_rule *r = &rs->rules[err->expression];
+            const ksi_rule *r = rs->rules[err->expression];
 
             st = ksi_ruleset_fail(rs, KS_ERR_RULE, "%s:%u: rule '%s': %s",
                                   r->source, r->line, r->id, err->message);
@@ -480,7 +500,7 @@ static void compute_hash(ks_ruleset *rs)
     ksi_sha256_init(&ctx);
     ksi_sha256_update(&ctx, KS_VERSION, sizeof(KS_VERSION));
     for (size_t i = 0; i < rs->count; i++) {
-        const ksi_rule *r = &rs->rules[i];
+        const ksi_rule *r = rs->rules[i];
 
         ksi_sha256_update(&ctx, r->id, strlen(r->id) + 1);
         ksi_sha256_update(&ctx, r->pattern, strlen(r->pattern) + 1);
@@ -512,9 +532,9 @@ ks_status ks_ruleset_compile(ks_ruleset *rs)
                                 "rules");
 
     for (size_t i = 0; i < rs->count; i++) {
-        st = compile_capture(rs, &rs->rules[i]);
+        st = compile_capture(rs, rs->rules[i]);
         if (st == KS_OK)
-            st = check_candidate(rs, &rs->rules[i]);
+            st = check_candidate(rs, rs->rules[i]);
         if (st != KS_OK)
             return st;
     }
@@ -537,8 +557,10 @@ void ks_ruleset_free(ks_ruleset *rs)
 {
     if (!rs)
         return;
-    for (size_t i = 0; i < rs->count; i++)
-        ksi_rule_clear(&rs->rules[i]);
+    for (size_t i = 0; i < rs->count; i++) {
+        ksi_rule_clear(rs->rules[i]);
+        ksi_free(rs->rules[i]);
+    }
     ksi_free(rs->rules);
     hs_free_database(rs->db_block);
     hs_free_database(rs->db_stream);

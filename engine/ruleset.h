@@ -43,7 +43,8 @@ typedef struct ksi_rule {
 } ksi_rule;
 
 struct ks_ruleset {
-    ksi_rule *rules;
+    ksi_rule **rules;               /* each rule allocated alone, so a
+                                     * ks_rule_info never moves */
     size_t count;
     size_t cap;
     int compiled;
