@@ -18,11 +18,13 @@ typedef struct rule_opts {
     const char **paths;
     size_t n_paths;
     int only;           /* --rules-only: no built-in rules */
+    int quiet;          /* do not print notes about rule files */
 } rule_opts;
 
 /* One place a secret was seen (owned copies of the engine's record). */
 typedef struct occurrence {
     const ks_rule_info *rule;
+    ks_confidence confidence;
     char *secret;
     size_t secret_len;
     double entropy;

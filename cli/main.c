@@ -18,6 +18,8 @@ static const char usage_text[] =
     "  keysift rules list [OPTIONS]       list the rules in use\n"
     "  keysift rules test [OPTIONS]       check every rule against its\n"
     "                                     examples and negative examples\n"
+    "  keysift rules check FILE...        load and compile rule files,\n"
+    "                                     reporting every problem\n"
     "  keysift version                    print the version\n"
     "  keysift help [COMMAND]             show help for a command\n"
     "\n"
@@ -87,6 +89,10 @@ ks_ruleset *load_rules(const rule_opts *ro)
     }
     if (ks_ruleset_compile(rules) != KS_OK)
         goto fail_detail;
+    if (!ro->quiet) {
+        for (size_t i = 0; i < ks_ruleset_note_count(rules); i++)
+            fprintf(stderr, "keysift: note: %s\n", ks_ruleset_note(rules, i));
+    }
     return rules;
 
 fail_detail:

@@ -64,6 +64,7 @@ int report_add(report *r, const ks_finding *f)
     o = &r->occ[r->n_occ];
     memset(o, 0, sizeof(*o));
     o->rule = f->rule;
+    o->confidence = f->confidence;
     o->secret = dup_bytes(f->secret, f->secret_len);
     o->secret_len = f->secret_len;
     o->entropy = f->entropy;
@@ -309,7 +310,7 @@ static json_t *finding_json(const finding_group *g, int show)
     json_object_set_new(f, "severity",
                         json_string(ks_severity_str(o->rule->severity)));
     json_object_set_new(f, "confidence",
-                        json_string(ks_confidence_str(o->rule->confidence)));
+                        json_string(ks_confidence_str(o->confidence)));
     json_object_set_new(f, "secret", json_secret(o, show));
     json_object_set_new(f, "redacted", json_boolean(!show));
     json_object_set_new(f, "secret_length",
@@ -426,7 +427,7 @@ static void write_text(FILE *out, const report *r, int show)
         fputs("  secret:      ", out);
         put_secret(out, o, show);
         fprintf(out, "\n  confidence:  %s\n  fingerprint: %s\n",
-                ks_confidence_str(o->rule->confidence), o->fingerprint);
+                ks_confidence_str(o->confidence), o->fingerprint);
     }
 }
 

@@ -13,12 +13,20 @@
 #include <string.h>
 
 static const char rules_usage[] =
-    "Usage: keysift rules list [OPTIONS]\n"
-    "       keysift rules test [OPTIONS]\n"
+    "Usage: keysift rules list  [OPTIONS] [FILE|DIR...]\n"
+    "       keysift rules test  [OPTIONS] [FILE|DIR...]\n"
+    "       keysift rules check [OPTIONS] FILE|DIR...\n"
     "\n"
-    "list   prints every rule in use: id, severity, confidence and name.\n"
+    "list   prints every rule in use: id, severity, confidence, family and\n"
+    "       name.\n"
     "test   scans every rule's examples and negative examples and reports\n"
     "       each that does not behave; exits 1 if any fails.\n"
+    "check  loads and compiles rule files and reports every problem with\n"
+    "       its file and rule id; exits 2 if any file is bad.\n"
+    "\n"
+    "Rule files named on the command line are used instead of the built-in\n"
+    "rules (as with --rules-only --rules FILE); with none, the built-in\n"
+    "rules plus any --rules are used.\n"
     "\n"
     "Options:\n"
     "      --rules PATH     add rules from a YAML file or directory\n"
@@ -78,10 +86,10 @@ static int parse_args(rules_cli *c, int argc, char **argv)
             return 2;
         }
     }
-    if (optind < argc) {
-        cli_error("unexpected argument '%s'; see 'keysift rules --help'",
-                  argv[optind]);
-        return 2;
+    for (int i = optind; i < argc; i++) {
+        if (rule_opts_add(&c->rules, argv[i]))
+            return 2;
+        c->rules.only = 1;
     }
     return -1;
 }
@@ -109,7 +117,12 @@ static int list_json(const ks_ruleset *rules)
                             json_string(ks_severity_str(r->severity)));
         json_object_set_new(j, "confidence",
                             json_string(ks_confidence_str(r->confidence)));
+        json_object_set_new(j, "family", json_string(r->family));
         json_object_set_new(j, "pattern", json_string(r->pattern));
+        json_object_set_new(j, "validate", r->validate
+                                               ? json_string(r->validate)
+                                               : json_null());
+        json_object_set_new(j, "generic", json_boolean(r->generic));
         json_object_set_new(j, "entropy", json_real(r->min_entropy));
         json_object_set_new(j, "source", json_string(r->source));
         json_object_set_new(j, "references",
@@ -127,8 +140,9 @@ static int list_text(const ks_ruleset *rules)
     for (size_t i = 0; i < ks_ruleset_count(rules); i++) {
         const ks_rule_info *r = ks_ruleset_rule(rules, i);
 
-        printf("%-40s %-8s %-6s %s\n", r->id, ks_severity_str(r->severity),
-               ks_confidence_str(r->confidence), r->name);
+        printf("%-40s %-8s %-6s %-16s %s\n", r->id,
+               ks_severity_str(r->severity),
+               ks_confidence_str(r->confidence), r->family, r->name);
     }
     return 0;
 }
@@ -215,6 +229,35 @@ static int test_rules(const ks_ruleset *rules, int quiet)
     return failed ? 1 : 0;
 }
 
+/* Loads each file on its own, so every bad file is reported, then all
+ * together, which catches ids duplicated across files. */
+static int check_rules(const rules_cli *c)
+{
+    int bad = 0;
+    ks_ruleset *all;
+
+    if (c->rules.n_paths == 0) {
+        cli_error("'rules check' wants rule files or directories");
+        return 2;
+    }
+    for (size_t i = 0; i < c->rules.n_paths; i++) {
+        rule_opts one = { &c->rules.paths[i], 1, 1, 1 };
+        ks_ruleset *rules = load_rules(&one);
+
+        bad |= rules == NULL;
+        ks_ruleset_free(rules);
+    }
+    if (bad)
+        return 2;
+    all = load_rules(&c->rules);
+    if (!all)
+        return 2;
+    printf("%zu rules in %zu file%s: ok\n", ks_ruleset_count(all),
+           c->rules.n_paths, c->rules.n_paths == 1 ? "" : "s");
+    ks_ruleset_free(all);
+    return 0;
+}
+
 int cmd_rules(int argc, char **argv)
 {
     rules_cli c;
@@ -227,13 +270,16 @@ int cmd_rules(int argc, char **argv)
         fputs(rules_usage, stdout);
         return 0;
     }
-    if (strcmp(action, "list") != 0 && strcmp(action, "test") != 0) {
-        cli_error("'keysift rules' wants 'list' or 'test'; see "
+    if (strcmp(action, "list") != 0 && strcmp(action, "test") != 0 &&
+        strcmp(action, "check") != 0) {
+        cli_error("'keysift rules' wants 'list', 'test' or 'check'; see "
                   "'keysift rules --help'");
         return 2;
     }
     rc = parse_args(&c, argc, argv);
-    if (rc < 0) {
+    if (rc < 0 && strcmp(action, "check") == 0) {
+        rc = check_rules(&c);
+    } else if (rc < 0) {
         rules = load_rules(&c.rules);
         if (!rules)
             rc = 2;

@@ -254,6 +254,7 @@ int cmd_scan(int argc, char **argv)
         free(c.rules.paths);
         return rc;
     }
+    c.rules.quiet = c.level == LEVEL_QUIET;
     rules = load_rules(&c.rules);
     if (!rules) {
         free(c.rules.paths);

@@ -37,6 +37,7 @@ typedef struct cluster {
 /* A confirmed secret waiting to be located and reported. */
 typedef struct hit {
     uint32_t rule;
+    ks_confidence confidence;
     uint64_t start;
     size_t len;
     double entropy;
@@ -176,13 +177,21 @@ static ks_status add_hit(ksi_matcher *m, uint32_t rule, uint64_t start,
                          size_t len, const unsigned char *secret)
 {
     const ksi_rule *r = m->rs->rules[rule];
+    ks_confidence confidence = r->info.confidence;
     double entropy = ks_entropy(secret, len);
 
     if (len == 0 || entropy < r->info.min_entropy)
         return KS_OK;
+    if (ksi_is_noise(secret, len, r->info.generic))
+        return KS_OK;
+    if (r->validator && !r->validator(secret, len)) {
+        if (!r->lower_on_invalid)
+            return KS_OK;
+        confidence = KS_CONF_LOW;
+    }
     if (ksi_grow(&m->hits, &m->cap_hits, m->n_hits + 1, sizeof(*m->hits)))
         return KS_ERR_NOMEM;
-    m->hits[m->n_hits++] = (hit){ rule, start, len, entropy };
+    m->hits[m->n_hits++] = (hit){ rule, confidence, start, len, entropy };
     return KS_OK;
 }
 
@@ -294,15 +303,12 @@ static void fingerprint(const char *rule_id, const unsigned char *secret,
  */
 static void drop_shadowed(ksi_matcher *m)
 {
-    ksi_rule *const *rules = m->rs->rules;
-
     for (size_t i = 0; i < m->n_hits; i++) {
         hit *a = &m->hits[i];
 
         for (size_t j = i + 1; j < m->n_hits; j++) {
             hit *b = &m->hits[j];
-            ks_confidence ca = rules[a->rule]->info.confidence;
-            ks_confidence cb = rules[b->rule]->info.confidence;
+            ks_confidence ca = a->confidence, cb = b->confidence;
 
             if (b->start >= a->start + a->len)
                 break;
@@ -346,6 +352,7 @@ static ks_status report_hits(ksi_matcher *m, const view *v)
         fingerprint(m->rs->rules[h->rule]->id, secret, h->len, fp);
 
         f.rule = &m->rs->rules[h->rule]->info;
+        f.confidence = h->confidence;
         f.secret = (const char *)secret;
         f.secret_len = h->len;
         f.entropy = h->entropy;

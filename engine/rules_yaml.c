@@ -146,6 +146,60 @@ static ks_status read_severity(parse_ctx *ctx, const yaml_node_t *value,
                    "critical");
 }
 
+static ks_status read_bool(parse_ctx *ctx, const yaml_node_t *value,
+                           const char *rule_id, const char *key, int *out)
+{
+    static const char *const yes[] = { "true", "yes", "on", NULL };
+    static const char *const no[] = { "false", "no", "off", NULL };
+    char msg[160];
+
+    if (value->type == YAML_SCALAR_NODE) {
+        for (int i = 0; yes[i]; i++) {
+            if (strcasecmp(scalar(value), yes[i]) == 0) {
+                *out = 1;
+                return KS_OK;
+            }
+            if (strcasecmp(scalar(value), no[i]) == 0) {
+                *out = 0;
+                return KS_OK;
+            }
+        }
+    }
+    snprintf(msg, sizeof(msg), "field '%s' must be true or false", key);
+    return fail_at(ctx, value, rule_id, msg);
+}
+
+static ks_status read_validate(parse_ctx *ctx, const yaml_node_t *value,
+                               const char *rule_id, ksi_rule *rule)
+{
+    char msg[256];
+    ks_status st = read_string(ctx, value, rule_id, "validate",
+                               &rule->validate);
+
+    if (st != KS_OK)
+        return st;
+    rule->validator = ksi_validator_find(rule->validate);
+    if (rule->validator)
+        return KS_OK;
+    snprintf(msg, sizeof(msg), "unknown validator '%.40s' (known: %s)",
+             rule->validate, ksi_validator_names());
+    return fail_at(ctx, value, rule_id, msg);
+}
+
+static ks_status read_on_invalid(parse_ctx *ctx, const yaml_node_t *value,
+                                 const char *rule_id, int *lower)
+{
+    if (value->type == YAML_SCALAR_NODE) {
+        if (strcmp(scalar(value), "drop") == 0 ||
+            strcmp(scalar(value), "lower") == 0) {
+            *lower = strcmp(scalar(value), "lower") == 0;
+            return KS_OK;
+        }
+    }
+    return fail_at(ctx, value, rule_id,
+                   "field 'on_invalid' must be 'drop' or 'lower'");
+}
+
 static ks_status read_confidence(parse_ctx *ctx, const yaml_node_t *value,
                                  const char *rule_id, ks_confidence *out)
 {
@@ -161,6 +215,18 @@ static ks_status read_confidence(parse_ctx *ctx, const yaml_node_t *value,
     }
     return fail_at(ctx, value, rule_id,
                    "field 'confidence' must be one of low, medium, high");
+}
+
+/* A rule's family is its file's name without directory or extension. */
+static char *family_of(const char *file)
+{
+    const char *base = strrchr(file, '/');
+    const char *dot;
+
+    base = base ? base + 1 : file;
+    dot = strrchr(base, '.');
+    return ksi_strndup(base, dot && dot > base ? (size_t)(dot - base)
+                                               : strlen(base));
 }
 
 /* Finds the rule's id first, so every later error can name the rule. */
@@ -191,8 +257,6 @@ static int is_ignored_key(const char *key)
 static ks_status read_field(parse_ctx *ctx, ksi_rule *rule, const char *rid,
                             const char *key, const yaml_node_t *value)
 {
-    char msg[200];
-
     if (strcmp(key, "id") == 0)
         return read_string(ctx, value, rid, key, &rule->id);
     if (strcmp(key, "name") == 0)
@@ -215,10 +279,20 @@ static ks_status read_field(parse_ctx *ctx, ksi_rule *rule, const char *rid,
         return read_list(ctx, value, rid, key, &rule->examples);
     if (strcmp(key, "negative_examples") == 0)
         return read_list(ctx, value, rid, key, &rule->negative_examples);
+    if (strcmp(key, "validate") == 0)
+        return read_validate(ctx, value, rid, rule);
+    if (strcmp(key, "on_invalid") == 0)
+        return read_on_invalid(ctx, value, rid, &rule->lower_on_invalid);
+    if (strcmp(key, "generic") == 0)
+        return read_bool(ctx, value, rid, key, &rule->info.generic);
     if (is_ignored_key(key))
         return KS_OK;
-    snprintf(msg, sizeof(msg), "unknown field '%.64s'", key);
-    return fail_at(ctx, value, rid, msg);
+    /* Rule files written for other scanners carry fields of their own;
+     * they load, and the author hears which fields were ignored. */
+    ksi_ruleset_note(ctx->rs, "%s:%u: rule '%s': field '%.64s' is not used "
+                     "by keysift; ignored", ctx->file, node_line(value),
+                     rid ? rid : "?", key);
+    return KS_OK;
 }
 
 static ks_status check_required(parse_ctx *ctx, const yaml_node_t *map,
@@ -270,7 +344,8 @@ static ks_status read_rule(parse_ctx *ctx, const yaml_node_t *map,
     if (st != KS_OK)
         return st;
     rule->source = ksi_strdup(ctx->file);
-    return rule->source ? KS_OK : nomem(ctx);
+    rule->family = family_of(ctx->file);
+    return rule->source && rule->family ? KS_OK : nomem(ctx);
 }
 
 /* Finds the list of rules: the root itself, or the root's `rules` key. */

@@ -46,6 +46,8 @@ void ksi_rule_clear(ksi_rule *rule)
     ksi_free(rule->pattern);
     ksi_free(rule->hs_pattern);
     ksi_free(rule->source);
+    ksi_free(rule->validate);
+    ksi_free(rule->family);
     ksi_strlist_free(&rule->keywords);
     ksi_strlist_free(&rule->references);
     ksi_strlist_free(&rule->examples);
@@ -63,6 +65,9 @@ void ksi_rule_publish(ksi_rule *rule)
     info->description = rule->description;
     info->pattern = rule->pattern;
     info->source = rule->source;
+    info->family = rule->family;
+    info->validate = rule->validate;
+    info->lower_on_invalid = rule->lower_on_invalid;
     info->keywords = (const char *const *)rule->keywords.items;
     info->n_keywords = rule->keywords.count;
     info->references = (const char *const *)rule->references.items;
@@ -83,6 +88,30 @@ ks_status ksi_ruleset_fail(ks_ruleset *rs, ks_status status,
     vsnprintf(rs->error, sizeof(rs->error), fmt, ap);
     va_end(ap);
     return status;
+}
+
+void ksi_ruleset_note(ks_ruleset *rs, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    /* A note lost to a failed allocation costs nothing but the note. */
+    (void)ksi_strlist_push(&rs->notes, line, strlen(line));
+}
+
+size_t ks_ruleset_note_count(const ks_ruleset *rs)
+{
+    return rs ? rs->notes.count : 0;
+}
+
+const char *ks_ruleset_note(const ks_ruleset *rs, size_t i)
+{
+    if (!rs || i >= rs->notes.count)
+        return NULL;
+    return rs->notes.items[i];
 }
 
 ks_status ks_ruleset_new(ks_ruleset **out)
@@ -495,7 +524,7 @@ static void compute_hash(ks_ruleset *rs)
 {
     ksi_sha256 ctx;
     unsigned char digest[32];
-    char num[64];
+    char num[128];
 
     ksi_sha256_init(&ctx);
     ksi_sha256_update(&ctx, KS_VERSION, sizeof(KS_VERSION));
@@ -504,8 +533,10 @@ static void compute_hash(ks_ruleset *rs)
 
         ksi_sha256_update(&ctx, r->id, strlen(r->id) + 1);
         ksi_sha256_update(&ctx, r->pattern, strlen(r->pattern) + 1);
-        snprintf(num, sizeof(num), "%d/%d/%.6f", (int)r->info.severity,
-                 (int)r->info.confidence, r->info.min_entropy);
+        snprintf(num, sizeof(num), "%d/%d/%.6f/%s/%d/%d",
+                 (int)r->info.severity, (int)r->info.confidence,
+                 r->info.min_entropy, r->validate ? r->validate : "",
+                 r->lower_on_invalid, r->info.generic);
         ksi_sha256_update(&ctx, num, strlen(num) + 1);
     }
     ksi_sha256_final(&ctx, digest);
@@ -565,6 +596,7 @@ void ks_ruleset_free(ks_ruleset *rs)
     hs_free_database(rs->db_block);
     hs_free_database(rs->db_stream);
     hs_free_scratch(rs->scratch_proto);
+    ksi_strlist_free(&rs->notes);
     pcre2_compile_context_free(rs->pcre_cctx);
     pcre2_general_context_free(rs->pcre_gctx);
     ksi_free(rs);

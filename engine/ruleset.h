@@ -6,6 +6,7 @@
 #define KSI_RULESET_H
 
 #include "keysift.h"
+#include "validate.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <hs/hs.h>
@@ -28,6 +29,10 @@ typedef struct ksi_rule {
     char *description;
     char *pattern;
     char *source;
+    char *family;
+    char *validate;             /* validator name, or NULL */
+    ksi_validator_fn validator;
+    int lower_on_invalid;       /* on_invalid: lower (else drop) */
     ksi_strlist keywords;
     ksi_strlist references;
     ksi_strlist examples;
@@ -54,6 +59,7 @@ struct ks_ruleset {
     pcre2_general_context *pcre_gctx;   /* routes PCRE2 to ksi_malloc */
     pcre2_compile_context *pcre_cctx;
     uint32_t max_captures;          /* largest capture count of any rule */
+    ksi_strlist notes;              /* harmless oddities in rule files */
     char hash[65];
     char error[1024];
 };
@@ -71,6 +77,10 @@ ks_status ksi_ruleset_fail(ks_ruleset *rs, ks_status status,
 ks_status ksi_rules_parse_yaml(ks_ruleset *rs, const char *name,
                                const char *text, size_t len,
                                ksi_rule **out, size_t *count, size_t *cap);
+
+/* Records a note about a rule file, printf-style. */
+void ksi_ruleset_note(ks_ruleset *rs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Frees what a rule owns (not the rule struct itself). */
 void ksi_rule_clear(ksi_rule *rule);

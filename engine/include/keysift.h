@@ -127,6 +127,12 @@ typedef struct ks_rule_info {
     size_t n_examples;
     const char *const *negative_examples;
     size_t n_negative_examples;
+    const char *validate;           /* validator name, or NULL */
+    int lower_on_invalid;           /* a failed check lowers confidence
+                                     * instead of dropping the match */
+    int generic;                    /* no provider-specific shape: hash-
+                                     * and UUID-like values are dropped */
+    const char *family;             /* rule file name without extension */
 } ks_rule_info;
 
 /* A set of rules, compiled into one matcher. Opaque. */
@@ -184,6 +190,15 @@ size_t ks_ruleset_count(const ks_ruleset *rules);
 const ks_rule_info *ks_ruleset_rule(const ks_ruleset *rules, size_t i);
 
 /*
+ * Notes: things in the rule files that are not errors but that their
+ * author may want to know, such as fields keysift does not use (rule files
+ * written for other tools load with those ignored). Each is one line naming
+ * the file, line and rule. Owned by the rule set.
+ */
+size_t ks_ruleset_note_count(const ks_ruleset *rules);
+const char *ks_ruleset_note(const ks_ruleset *rules, size_t i);
+
+/*
  * A hex SHA-256 over every rule's id and pattern and the engine version:
  * equal hashes mean equal detection. Valid after ks_ruleset_compile();
  * "" before.
@@ -227,13 +242,16 @@ typedef struct ks_location {
  * One occurrence of a secret. All pointers are owned by the engine and valid
  * only during the callback: copy what you keep.
  *
- * `secret` is capture group 1 of the rule's pattern (the whole match if the
- * pattern has no group); it is not NUL-terminated. `fingerprint` is a
+ * `confidence` is the rule's, except that a match failing the rule's
+ * validator is reported with KS_CONF_LOW when the rule says `on_invalid:
+ * lower`. `secret` is capture group 1 of the rule's pattern (the whole
+ * match if the pattern has no group); it is not NUL-terminated. `fingerprint` is a
  * NUL-terminated hex string that depends only on the rule id and the secret,
  * so the same key found in many places has one fingerprint.
  */
 typedef struct ks_finding {
     const ks_rule_info *rule;
+    ks_confidence confidence;   /* the rule's, or low if its check failed */
     const char *secret;
     size_t secret_len;
     double entropy;

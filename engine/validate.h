@@ -1,0 +1,31 @@
+/*
+ * validate.h - structure checks on a secret (checksums, encodings), named
+ * from rules with `validate:`, and the noise filters every rule shares.
+ */
+#ifndef KSI_VALIDATE_H
+#define KSI_VALIDATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Returns nonzero if the secret passes the check. */
+typedef int (*ksi_validator_fn)(const unsigned char *s, size_t len);
+
+/* The validator called `name`, or NULL if there is none. */
+ksi_validator_fn ksi_validator_find(const char *name);
+
+/* The names of all validators, comma-separated, for error messages. */
+const char *ksi_validator_names(void);
+
+/* CRC-32 (IEEE 802.3, as zlib computes it). */
+uint32_t ksi_crc32(const unsigned char *data, size_t len);
+
+/*
+ * Noise: returns nonzero if the secret is a well-known documentation
+ * example, a template or environment reference, or an obvious placeholder;
+ * with `generic`, also if it is shaped like a hash, a UUID or a git object
+ * id, which generic assignment rules otherwise catch by the thousand.
+ */
+int ksi_is_noise(const unsigned char *s, size_t len, int generic);
+
+#endif
