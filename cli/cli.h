@@ -88,6 +88,7 @@ int report_write(FILE *out, const report *r, out_format fmt,
 /* Commands. Each returns the process exit status. */
 int cmd_scan(int argc, char **argv);
 int cmd_rules(int argc, char **argv);
+int cmd_rules_bench(int argc, char **argv);
 
 /* Prints "keysift: error: ..." to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

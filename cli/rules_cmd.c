@@ -16,6 +16,7 @@ static const char rules_usage[] =
     "Usage: keysift rules list  [OPTIONS] [FILE|DIR...]\n"
     "       keysift rules test  [OPTIONS] [FILE|DIR...]\n"
     "       keysift rules check [OPTIONS] FILE|DIR...\n"
+    "       keysift rules bench CORPUS --truth FILE [OPTIONS]\n"
     "\n"
     "list   prints every rule in use: id, severity, confidence, family and\n"
     "       name.\n"
@@ -23,6 +24,8 @@ static const char rules_usage[] =
     "       each that does not behave; exits 1 if any fails.\n"
     "check  loads and compiles rule files and reports every problem with\n"
     "       its file and rule id; exits 2 if any file is bad.\n"
+    "bench  measures precision, recall and per-rule cost on a labeled\n"
+    "       corpus; see 'keysift rules bench --help'.\n"
     "\n"
     "Rule files named on the command line are used instead of the built-in\n"
     "rules (as with --rules-only --rules FILE); with none, the built-in\n"
@@ -270,9 +273,12 @@ int cmd_rules(int argc, char **argv)
         fputs(rules_usage, stdout);
         return 0;
     }
+    if (strcmp(action, "bench") == 0)
+        return cmd_rules_bench(argc, argv);
     if (strcmp(action, "list") != 0 && strcmp(action, "test") != 0 &&
         strcmp(action, "check") != 0) {
-        cli_error("'keysift rules' wants 'list', 'test' or 'check'; see "
+        cli_error("'keysift rules' wants 'list', 'test', 'check' or "
+                  "'bench'; see "
                   "'keysift rules --help'");
         return 2;
     }

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Bytes of an entry a stream keeps behind the newest data. */
 #define HISTORY (KSI_MAX_CLUSTER_SPAN + KSI_MAX_MATCH_WINDOW + KSI_MATCH_TAIL)
@@ -64,6 +65,8 @@ struct ksi_matcher {
     hit *hits;
     size_t n_hits;
     size_t cap_hits;
+    ks_rule_stats *stats;       /* per rule */
+    int profile;
 
     /* The entry being scanned. */
     const ksi_entry *entry;
@@ -84,7 +87,7 @@ struct ksi_matcher {
     uint64_t base_line_start;   /* entry offset where that line starts */
 };
 
-ksi_matcher *ksi_matcher_new(const ks_ruleset *rs)
+ksi_matcher *ksi_matcher_new(const ks_ruleset *rs, int profile)
 {
     ksi_matcher *m;
 
@@ -101,7 +104,9 @@ ksi_matcher *ksi_matcher_new(const ks_ruleset *rs)
     m->jit = pcre2_jit_stack_create(32 << 10, KSI_PCRE2_JIT_STACK_MAX,
                                     rs->pcre_gctx);
     m->open = ksi_calloc(rs->count, sizeof(*m->open));
-    if (!m->md || !m->mctx || !m->jit || !m->open)
+    m->stats = ksi_calloc(rs->count, sizeof(*m->stats));
+    m->profile = profile;
+    if (!m->md || !m->mctx || !m->jit || !m->open || !m->stats)
         goto fail;
     pcre2_set_match_limit(m->mctx, KSI_PCRE2_MATCH_LIMIT);
     pcre2_set_depth_limit(m->mctx, KSI_PCRE2_DEPTH_LIMIT);
@@ -124,10 +129,29 @@ void ksi_matcher_free(ksi_matcher *m)
     pcre2_match_context_free(m->mctx);
     pcre2_jit_stack_free(m->jit);
     ksi_free(m->open);
+    ksi_free(m->stats);
     ksi_free(m->clusters);
     ksi_free(m->hits);
     ksi_free(m->buf);
     ksi_free(m);
+}
+
+void ksi_matcher_drain_stats(ksi_matcher *m, ks_rule_stats *acc)
+{
+    for (size_t i = 0; i < m->rs->count; i++) {
+        acc[i].candidates += m->stats[i].candidates;
+        acc[i].findings += m->stats[i].findings;
+        acc[i].confirm_ns += m->stats[i].confirm_ns;
+    }
+    memset(m->stats, 0, m->rs->count * sizeof(*m->stats));
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
 /* ---- stage 1: candidates ------------------------------------------------ */
@@ -366,6 +390,7 @@ static ks_status report_hits(ksi_matcher *m, const view *v)
         f.location.offset = h->start;
         f.location.flags = e->flags;
         m->reported++;
+        m->stats[h->rule].findings++;
         if (m->sink->finding(m->sink->ctx, &f))
             return KS_STOPPED;
     }
@@ -391,8 +416,14 @@ static ks_status confirm_ready(ksi_matcher *m, const view *v, int final)
             m->clusters[keep++] = c;
             continue;
         }
-        if (st == KS_OK)
+        if (st == KS_OK) {
+            uint64_t t0 = m->profile ? now_ns() : 0;
+
             st = confirm_cluster(m, v, &c);
+            m->stats[c.rule].candidates++;
+            if (m->profile)
+                m->stats[c.rule].confirm_ns += now_ns() - t0;
+        }
     }
     m->n_clusters = keep;
     for (size_t i = 0; i < keep; i++)

@@ -36,8 +36,14 @@ typedef struct ksi_sink {
 
 typedef struct ksi_matcher ksi_matcher;
 
-/* Creates a matcher for a compiled rule set. NULL when out of memory. */
-ksi_matcher *ksi_matcher_new(const ks_ruleset *rules);
+/*
+ * Creates a matcher for a compiled rule set; with `profile`, it times the
+ * capture pass per rule. NULL when out of memory.
+ */
+ksi_matcher *ksi_matcher_new(const ks_ruleset *rules, int profile);
+
+/* Adds the matcher's per-rule counters to acc[] and zeroes its own. */
+void ksi_matcher_drain_stats(ksi_matcher *m, ks_rule_stats *acc);
 void ksi_matcher_free(ksi_matcher *m);
 
 /*

@@ -264,12 +264,14 @@ static int worker_init(ksi_worker *w, ks_scan *s)
 {
     memset(w, 0, sizeof(*w));
     w->scan = s;
-    w->matcher = ksi_matcher_new(s->rules);
+    w->matcher = ksi_matcher_new(s->rules, s->opts.profile_rules);
     return w->matcher ? 0 : -1;
 }
 
 static void worker_clear(ksi_worker *w)
 {
+    if (w->matcher)
+        ksi_matcher_drain_stats(w->matcher, w->scan->rule_stats);
     ksi_matcher_free(w->matcher);
     ksi_free(w->buf);
     memset(w, 0, sizeof(*w));
@@ -327,6 +329,11 @@ ks_status ks_scan_new(const ks_ruleset *rules, const ks_scan_options *opts,
     if (!s)
         return KS_ERR_NOMEM;
     s->rules = rules;
+    s->rule_stats = ksi_calloc(rules->count, sizeof(*s->rule_stats));
+    if (!s->rule_stats) {
+        ksi_free(s);
+        return KS_ERR_NOMEM;
+    }
     if (opts)
         s->opts = *opts;
     else
@@ -336,6 +343,7 @@ ks_status ks_scan_new(const ks_ruleset *rules, const ks_scan_options *opts,
     if (s->opts.block_max > UINT32_MAX)
         s->opts.block_max = UINT32_MAX;
     if (pthread_mutex_init(&s->cb_lock, NULL)) {
+        ksi_free(s->rule_stats);
         ksi_free(s);
         return KS_ERR_NOMEM;
     }
@@ -441,6 +449,7 @@ ks_status ks_scan_run(ks_scan *s, const char *const *inputs, size_t n)
         ksi_job_free(j);
     queue_destroy(&s->queue);
     ksi_free(pool);
+    ksi_matcher_drain_stats(s->self.matcher, s->rule_stats);
     return ksi_stopped(s) ? KS_STOPPED : KS_OK;
 }
 
@@ -455,6 +464,7 @@ ks_status ks_scan_buffer(ks_scan *s, const char *name, const void *data,
     if (ensure_self(s))
         return KS_ERR_NOMEM;
     ksi_scan_memory(&s->self, &e, data, len);
+    ksi_matcher_drain_stats(s->self.matcher, s->rule_stats);
     return ksi_stopped(s) ? KS_STOPPED : KS_OK;
 }
 
@@ -465,5 +475,15 @@ void ks_scan_free(ks_scan *s)
     if (s->self_ready)
         worker_clear(&s->self);
     pthread_mutex_destroy(&s->cb_lock);
+    ksi_free(s->rule_stats);
     ksi_free(s);
+}
+
+ks_status ks_scan_rule_stats(const ks_scan *s, size_t index,
+                             ks_rule_stats *out)
+{
+    if (!s || !out || index >= s->rules->count)
+        return KS_ERR_ARG;
+    *out = s->rule_stats[index];
+    return KS_OK;
 }

@@ -62,6 +62,7 @@ struct ks_scan {
     ksi_worker self;                /* for ks_scan_buffer and the producer */
     int self_ready;
     struct timespec last_progress;
+    ks_rule_stats *rule_stats;      /* per rule, summed after each run */
 
     atomic_uint_fast64_t inputs, entries, bytes, findings;
     atomic_uint_fast64_t warnings, errors, skipped;

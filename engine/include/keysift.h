@@ -308,6 +308,11 @@ typedef struct ks_scan_options {
      * 0 means the default (see KS_DEFAULT_BLOCK_MAX in the docs).
      */
     size_t block_max;
+    /*
+     * Nonzero: time the capture pass of every rule (see
+     * ks_scan_rule_stats). Costs two clock reads per candidate.
+     */
+    int profile_rules;
     ks_finding_fn on_finding;
     ks_diag_fn on_diag;
     ks_progress_fn on_progress;     /* called about once a second */
@@ -352,6 +357,24 @@ ks_status ks_scan_buffer(ks_scan *scan, const char *name, const void *data,
 
 /* Copies the scan's counters into *out. */
 void ks_scan_get_stats(const ks_scan *scan, ks_scan_stats *out);
+
+/*
+ * Per-rule counters of a scan, summed over every thread and run so far.
+ * Hyperscan's pass serves all rules at once and cannot be divided; what a
+ * rule costs on its own is the confirmation of its candidates.
+ */
+typedef struct ks_rule_stats {
+    uint64_t candidates;    /* candidate clusters confirmed with PCRE2 */
+    uint64_t findings;      /* findings reported */
+    uint64_t confirm_ns;    /* time confirming; 0 unless profile_rules */
+} ks_rule_stats;
+
+/*
+ * Copies the counters of rule `index` (as in ks_ruleset_rule) into *out.
+ * Call between runs, not during one. Returns KS_OK or KS_ERR_ARG.
+ */
+ks_status ks_scan_rule_stats(const ks_scan *scan, size_t index,
+                             ks_rule_stats *out);
 
 /* Frees a scan. NULL is ok. */
 void ks_scan_free(ks_scan *scan);
