@@ -456,7 +456,8 @@ int cmd_rules_bench(int argc, char **argv)
     rules = load_rules(&b.rules);
     if (!rules || run_scan(&b, rules, corpus) || score(&b))
         goto out;
-    qsort(b.rows, b.n_rows, sizeof(*b.rows), by_id);
+    if (b.n_rows > 1)
+        qsort(b.rows, b.n_rows, sizeof(*b.rows), by_id);
     if (b.format == FORMAT_JSON)
         print_json(&b);
     else

@@ -108,7 +108,7 @@ fail:
 static int cmd_help(int argc, char **argv)
 {
     char help[] = "--help";
-    char *sub[] = { argv[1], help, NULL };
+    char *sub[] = { argc > 1 ? argv[1] : NULL, help, NULL };
 
     if (argc > 1 && strcmp(argv[1], "scan") == 0)
         return cmd_scan(2, sub);

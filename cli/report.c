@@ -152,7 +152,8 @@ static int by_first_location(const void *x, const void *y)
 
 void report_group(report *r)
 {
-    qsort(r->occ, r->n_occ, sizeof(*r->occ), by_fingerprint);
+    if (r->n_occ > 1)
+        qsort(r->occ, r->n_occ, sizeof(*r->occ), by_fingerprint);
     free(r->groups);
     r->groups = calloc(r->n_occ ? r->n_occ : 1, sizeof(*r->groups));
     r->n_groups = 0;
@@ -169,7 +170,9 @@ void report_group(report *r)
         }
         r->groups[r->n_groups++] = (finding_group){ &r->occ[i], 1 };
     }
-    qsort(r->groups, r->n_groups, sizeof(*r->groups), by_first_location);
+    if (r->n_groups > 1)
+        qsort(r->groups, r->n_groups, sizeof(*r->groups),
+              by_first_location);
 }
 
 void report_free(report *r)

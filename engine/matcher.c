@@ -26,7 +26,22 @@
 #include <time.h>
 
 /* Bytes of an entry a stream keeps behind the newest data. */
-#define HISTORY (KSI_MAX_CLUSTER_SPAN + KSI_MAX_MATCH_WINDOW + KSI_MATCH_TAIL)
+/*
+ * A confirmed secret is reported only once no rule can still confirm an
+ * overlapping one (which could shadow it): that other secret starts before
+ * this one ends, so its cluster closes within a match window plus a cluster
+ * span plus the tail after this secret's end.
+ */
+#define HIT_SETTLE \
+    ((uint64_t)KSI_MAX_MATCH_WINDOW + KSI_MAX_CLUSTER_SPAN + KSI_MATCH_TAIL)
+
+/*
+ * Bytes of an entry a stream keeps behind the newest data: what an open
+ * cluster can reach back to, and what a secret waiting to settle (up to a
+ * match window long) spans.
+ */
+#define HISTORY (KSI_MAX_CLUSTER_SPAN + 2 * KSI_MAX_MATCH_WINDOW + \
+                 KSI_MATCH_TAIL)
 
 /* Nearby candidate ends of one rule. Offsets are from the entry's start. */
 typedef struct cluster {
@@ -73,6 +88,7 @@ struct ksi_matcher {
     const ksi_sink *sink;
     uint64_t reported;
     int too_many_candidates;
+    int out_of_memory;
     int warned_findings;
     int warned_backtrack;
     int failed;                 /* a stream step failed or was stopped */
@@ -176,11 +192,14 @@ static int on_candidate(unsigned int id, unsigned long long from,
             return 0;
         }
     }
-    if (m->n_clusters >= KSI_MAX_CLUSTERS ||
-        ksi_grow(&m->clusters, &m->cap_clusters, m->n_clusters + 1,
-                 sizeof(*m->clusters))) {
+    if (m->n_clusters >= KSI_MAX_CLUSTERS) {
         m->too_many_candidates = 1;
         return 0;
+    }
+    if (ksi_grow(&m->clusters, &m->cap_clusters, m->n_clusters + 1,
+                 sizeof(*m->clusters))) {
+        m->out_of_memory = 1;
+        return 1;   /* stops the scan: hs_scan returns HS_SCAN_TERMINATED */
     }
     m->clusters[m->n_clusters] = (cluster){ id, to, to };
     m->open[id] = (uint32_t)++m->n_clusters;
@@ -346,14 +365,23 @@ static void drop_shadowed(ksi_matcher *m)
     }
 }
 
-static ks_status report_hits(ksi_matcher *m, const view *v)
+/*
+ * Reports the confirmed secrets that have settled (all of them when
+ * `final`); the others wait in m->hits for a later chunk.
+ */
+static ks_status report_hits(ksi_matcher *m, const view *v, int final)
 {
     uint64_t pos = v->base, line = m->base_line;
     uint64_t line_start = m->base_line_start;
+    uint64_t avail = v->base + v->len;
     const ksi_entry *e = m->entry;
+    size_t keep = 0;
     char fp[33];
 
-    qsort(m->hits, m->n_hits, sizeof(*m->hits), hit_order);
+    if (m->n_hits == 0)
+        return KS_OK;
+    if (m->n_hits > 1)
+        qsort(m->hits, m->n_hits, sizeof(*m->hits), hit_order);
     drop_shadowed(m);
     for (size_t i = 0; i < m->n_hits; i++) {
         const hit *h = &m->hits[i];
@@ -362,6 +390,11 @@ static ks_status report_hits(ksi_matcher *m, const view *v)
 
         if (h->len == 0)
             continue;
+        assert(h->start >= v->base);
+        if (!final && h->start + h->len + HIT_SETTLE > avail) {
+            m->hits[keep++] = *h;
+            continue;
+        }
 
         if (m->reported >= KSI_MAX_FINDINGS_PER_ENTRY) {
             if (!m->warned_findings++ &&
@@ -394,7 +427,7 @@ static ks_status report_hits(ksi_matcher *m, const view *v)
         if (m->sink->finding(m->sink->ctx, &f))
             return KS_STOPPED;
     }
-    m->n_hits = 0;
+    m->n_hits = keep;
     return KS_OK;
 }
 
@@ -436,11 +469,13 @@ static ks_status confirm_ready(ksi_matcher *m, const view *v, int final)
                         "not checked"))
             return KS_STOPPED;
     }
+    if (m->out_of_memory)
+        st = KS_ERR_NOMEM;
     if (st != KS_OK) {
         m->n_hits = 0;
         return st;
     }
-    return report_hits(m, v);
+    return report_hits(m, v, final);
 }
 
 static void begin_entry(ksi_matcher *m, const ksi_entry *entry,
@@ -453,6 +488,7 @@ static void begin_entry(ksi_matcher *m, const ksi_entry *entry,
     m->warned_findings = 0;
     m->warned_backtrack = 0;
     m->too_many_candidates = 0;
+    m->out_of_memory = 0;
     m->failed = 0;
     m->n_clusters = 0;
     m->n_hits = 0;
@@ -478,7 +514,7 @@ ks_status ksi_match_block(ksi_matcher *m, const ksi_entry *entry,
     if (err != HS_SUCCESS) {
         m->n_clusters = 0;
         memset(m->open, 0, m->rs->count * sizeof(*m->open));
-        return KS_ERR_MATCHER;
+        return m->out_of_memory ? KS_ERR_NOMEM : KS_ERR_MATCHER;
     }
     return confirm_ready(m, &v, 1);
 }
@@ -531,7 +567,7 @@ ks_status ksi_stream_commit(ksi_matcher *m, size_t len)
                        (unsigned)len, 0, m->scratch, on_candidate,
                        m) != HS_SUCCESS) {
         m->failed = 1;
-        return KS_ERR_MATCHER;
+        return m->out_of_memory ? KS_ERR_NOMEM : KS_ERR_MATCHER;
     }
     m->len += len;
     v = (view){ m->buf, m->base, m->len };
@@ -561,7 +597,7 @@ ks_status ksi_stream_close(ksi_matcher *m)
     if (err != HS_SUCCESS) {
         m->n_clusters = 0;
         memset(m->open, 0, m->rs->count * sizeof(*m->open));
-        return KS_ERR_MATCHER;
+        return m->out_of_memory ? KS_ERR_NOMEM : KS_ERR_MATCHER;
     }
     return confirm_ready(m, &v, 1);
 }

@@ -414,6 +414,7 @@ ks_status ksi_rules_parse_yaml(ks_ruleset *rs, const char *name,
     yaml_document_t doc;
     const yaml_node_t *root, *list;
     parse_ctx ctx = { rs, name, &doc };
+    size_t notes_before = rs->notes.count;
     ks_status st;
 
     if (!yaml_parser_initialize(&parser))
@@ -440,6 +441,9 @@ ks_status ksi_rules_parse_yaml(ks_ruleset *rs, const char *name,
     if (st == KS_OK)
         st = read_rule_list(&ctx, list, out, count, cap);
 out:
+    /* Nothing from a failing file is kept, its notes included. */
+    while (st != KS_OK && rs->notes.count > notes_before)
+        ksi_free(rs->notes.items[--rs->notes.count]);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     return st;

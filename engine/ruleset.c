@@ -368,6 +368,10 @@ static ks_status compile_capture(ks_ruleset *rs, ksi_rule *rule)
 
     rule->re = pcre2_compile((PCRE2_SPTR)rule->pattern, PCRE2_ZERO_TERMINATED,
                              0, &code, &at, rs->pcre_cctx);
+    if (!rule->re && (code == PCRE2_ERROR_HEAP_FAILED ||
+                      code == PCRE2_ERROR_NOMEMORY))
+        return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory compiling "
+                                "rule '%s'", rule->id);
     if (!rule->re) {
         pcre2_get_error_message(code, msg, sizeof(msg));
         return ksi_ruleset_fail(rs, KS_ERR_RULE, "%s:%u: rule '%s': invalid "
@@ -380,6 +384,13 @@ static ks_status compile_capture(ks_ruleset *rs, ksi_rule *rule)
     if (captures > rs->max_captures)
         rs->max_captures = captures;
     return KS_OK;
+}
+
+/* Hyperscan reports running out of memory as a compile error. */
+static int hs_out_of_memory(hs_error_t rc, const hs_compile_error_t *err)
+{
+    return rc == HS_NOMEM ||
+           (err && err->message && strstr(err->message, "allocate memory"));
 }
 
 /*
@@ -445,24 +456,31 @@ static ks_status check_candidate(ks_ruleset *rs, ksi_rule *rule)
     hs_expr_info_t *info = NULL;
     hs_compile_error_t *err = NULL;
     unsigned flags = 0;
+    hs_error_t rc;
 
     rule->hs_pattern = widen_repeats(rule->pattern);
     if (!rule->hs_pattern)
         return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory");
-    if (hs_expression_info(rule->pattern, flags, &info, &err) != HS_SUCCESS) {
+    rc = hs_expression_info(rule->pattern, flags, &info, &err);
+    if (rc != HS_SUCCESS && !hs_out_of_memory(rc, err)) {
         hs_free_compile_error(err);
         err = NULL;
         flags = HS_FLAG_PREFILTER;
-        if (hs_expression_info(rule->pattern, flags, &info, &err) !=
-            HS_SUCCESS) {
-            ks_status st = ksi_ruleset_fail(
-                rs, KS_ERR_RULE, "%s:%u: rule '%s': pattern not supported by "
-                "the matcher: %s", rule->source, rule->line, rule->id,
-                err ? err->message : "unknown error");
+        rc = hs_expression_info(rule->pattern, flags, &info, &err);
+    }
+    if (hs_out_of_memory(rc, err)) {
+        hs_free_compile_error(err);
+        return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory compiling "
+                                "rule '%s'", rule->id);
+    }
+    if (rc != HS_SUCCESS) {
+        ks_status st = ksi_ruleset_fail(
+            rs, KS_ERR_RULE, "%s:%u: rule '%s': pattern not supported by "
+            "the matcher: %s", rule->source, rule->line, rule->id,
+            err ? err->message : "unknown error");
 
-            hs_free_compile_error(err);
-            return st;
-        }
+        hs_free_compile_error(err);
+        return st;
     }
     if (info->min_width == 0) {
         ksi_free(info);
@@ -487,6 +505,7 @@ static ks_status compile_database(ks_ruleset *rs, unsigned mode,
     unsigned *ids = ksi_calloc(rs->count, sizeof(*ids));
     hs_compile_error_t *err = NULL;
     ks_status st = KS_OK;
+    hs_error_t rc;
 
     if (!exprs || !flags || !ids) {
         st = ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory compiling "
@@ -498,9 +517,13 @@ static ks_status compile_database(ks_ruleset *rs, unsigned mode,
         flags[i] = rs->rules[i]->hs_flags;
         ids[i] = (unsigned)i;
     }
-    if (hs_compile_multi(exprs, flags, ids, (unsigned)rs->count, mode, NULL,
-                         db, &err) != HS_SUCCESS) {
-        if (err && err->expression >= 0 &&
+    rc = hs_compile_multi(exprs, flags, ids, (unsigned)rs->count, mode, NULL,
+                          db, &err);
+    if (rc != HS_SUCCESS) {
+        if (hs_out_of_memory(rc, err)) {
+            st = ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory compiling "
+                                  "rules");
+        } else if (err && err->expression >= 0 &&
             (size_t)err->expression < rs->count) {
             const ksi_rule *r = rs->rules[err->expression];
 
@@ -543,7 +566,23 @@ static void compute_hash(ks_ruleset *rs)
     ksi_hex(digest, 32, rs->hash);
 }
 
+static ks_status compile_all(ks_ruleset *rs);
+
 ks_status ks_ruleset_compile(ks_ruleset *rs)
+{
+    ks_status st;
+
+    if (!rs)
+        return KS_ERR_ARG;
+    if (rs->compiled || rs->compile_failed || rs->count == 0)
+        return compile_all(rs);
+    st = compile_all(rs);
+    /* Half-built state is freed with the set, never rebuilt over. */
+    rs->compile_failed = st != KS_OK;
+    return st;
+}
+
+static ks_status compile_all(ks_ruleset *rs)
 {
     ks_status st;
 
@@ -551,6 +590,9 @@ ks_status ks_ruleset_compile(ks_ruleset *rs)
         return KS_ERR_ARG;
     if (rs->compiled)
         return ksi_ruleset_fail(rs, KS_ERR_STATE, "rules already compiled");
+    if (rs->compile_failed)
+        return ksi_ruleset_fail(rs, KS_ERR_STATE, "an earlier compile of "
+                                "these rules failed; start a new rule set");
     if (rs->count == 0)
         return ksi_ruleset_fail(rs, KS_ERR_STATE, "no rules to compile");
 

@@ -53,6 +53,7 @@ struct ks_ruleset {
     size_t count;
     size_t cap;
     int compiled;
+    int compile_failed;             /* a failed compile is final */
     hs_database_t *db_block;
     hs_database_t *db_stream;
     hs_scratch_t *scratch_proto;    /* cloned once per worker */

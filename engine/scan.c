@@ -396,15 +396,22 @@ static void scan_input(ks_scan *s, const char *input)
     close(fd);
 }
 
-static unsigned start_workers(ks_scan *s, ksi_worker *pool, unsigned n)
+/* Starts up to n workers; *why says what stopped it short. */
+static unsigned start_workers(ks_scan *s, ksi_worker *pool, unsigned n,
+                              ks_status *why)
 {
     unsigned started = 0;
 
+    *why = KS_OK;
     for (unsigned i = 0; i < n; i++) {
-        if (worker_init(&pool[i], s))
+        if (worker_init(&pool[i], s)) {
+            worker_clear(&pool[i]);
+            *why = KS_ERR_NOMEM;
             break;
+        }
         if (pthread_create(&pool[i].thread, NULL, worker_main, &pool[i])) {
             worker_clear(&pool[i]);
+            *why = KS_ERR_THREAD;
             break;
         }
         started++;
@@ -416,6 +423,7 @@ ks_status ks_scan_run(ks_scan *s, const char *const *inputs, size_t n)
 {
     unsigned want, started;
     ksi_worker *pool;
+    ks_status why;
 
     if (!s || (!inputs && n))
         return KS_ERR_ARG;
@@ -429,11 +437,11 @@ ks_status ks_scan_run(ks_scan *s, const char *const *inputs, size_t n)
         ksi_free(pool);
         return KS_ERR_THREAD;
     }
-    started = start_workers(s, pool, want);
+    started = start_workers(s, pool, want, &why);
     if (started == 0) {
         queue_destroy(&s->queue);
         ksi_free(pool);
-        return KS_ERR_THREAD;
+        return why;
     }
 
     for (size_t i = 0; i < n && !ksi_stopped(s); i++)

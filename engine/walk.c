@@ -42,7 +42,8 @@ static long list_dir(DIR *d, char ***out)
             goto fail;
         n++;
     }
-    qsort(names, n, sizeof(*names), by_name);
+    if (n > 1)
+        qsort(names, n, sizeof(*names), by_name);
     *out = names;
     return (long)n;
 

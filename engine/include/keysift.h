@@ -171,7 +171,8 @@ ks_status ks_ruleset_add_yaml(ks_ruleset *rules, const char *name,
  * called once, after the last add and before any scan; the set is immutable
  * afterwards and may be shared by any number of scans and threads.
  * Returns KS_OK, KS_ERR_RULE (a pattern is invalid: ks_ruleset_error() names
- * the rule), KS_ERR_COMPILE, KS_ERR_STATE (already compiled, or empty) or
+ * the rule), KS_ERR_COMPILE, KS_ERR_STATE (already compiled, empty, or an
+ * earlier compile failed: a failed compile is final, start a new set) or
  * KS_ERR_NOMEM.
  */
 ks_status ks_ruleset_compile(ks_ruleset *rules);
