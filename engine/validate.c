@@ -305,6 +305,13 @@ static const char *const doc_examples[] = {
     "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
     "pk_test_TYooMQauvdEDq54NiTphI7jx",
     "xoxb-not-a-real-token-this-will-not-work",
+    "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz",    /* Supabase local dev */
+    "MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs",
+    "AAAAAAAAAAAAAAAAAAAAAMLheAAAAAAA0%2BuSeid%2BULvsea4JtiGRiSDSJSI%3DEUifiRB"
+    "kKG5E2XzMDjRfl76ZC9Ub0wnz4XsNiRVBChTYbJcE3F",
+    "FLWPUBK_TEST-32193bba8dab84e3d9c4525c85ea7a12-X",
+    "00Dx0000000BV7z!AR8AQAxo9UfVkh8AlV0Gomt9Czx9LjHnSSpwBMmbRcgKFmxOtvxjTrKW1"
+    "9ye6PE3Ds1eQz3z8jr3W7_VbWmEu4Q8TVGSTHxs",
     NULL,
 };
 
@@ -323,6 +330,23 @@ static int contains_ci(const unsigned char *s, size_t len, const char *word)
 
     for (size_t i = 0; i + wl <= len; i++) {
         if (strncasecmp((const char *)s + i, word, wl) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * Eight or more consecutive ascending characters ("abcdefgh", "12345678")
+ * mark a made-up value; in a random 40-character token the chance is about
+ * one in 10^11.
+ */
+static int has_sequence(const unsigned char *s, size_t len)
+{
+    size_t run = 1;
+
+    for (size_t i = 1; i < len; i++) {
+        run = s[i] == s[i - 1] + 1 && isalnum(s[i]) ? run + 1 : 1;
+        if (run >= 8)
             return 1;
     }
     return 0;
@@ -367,6 +391,8 @@ int ksi_is_noise(const unsigned char *s, size_t len, int generic)
     if (is_template(s, len))
         return 1;
     if (memchr(s, '<', len) && memchr(s, '>', len))
+        return 1;
+    if (has_sequence(s, len))
         return 1;
     for (const char *const *w = placeholder_words; *w; w++) {
         if (contains_ci(s, len, *w))

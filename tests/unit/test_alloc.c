@@ -120,14 +120,14 @@ static const char torture_rules[] =
     "  name: Token\n"
     "  pattern: '\\b(tok_[0-9a-f]{16})\\b'\n"
     "  keywords: [tok_]\n"
-    "  examples: ['tok_0123456789abcdef']\n"
+    "  examples: ['tok_7f3a9c2e81d04b65']\n"
     "- id: t.look\n"
     "  name: Lookbehind\n"
     "  pattern: '(?<=key:)([A-Z0-9]{12})\\b'\n"
     "  entropy: 2\n";
 
 static const char torture_text[] =
-    "first tok_0123456789abcdef\n"
+    "first tok_7f3a9c2e81d04b65\n"
     "key:AB12CD34EF56 and tok_fedcba9876543210\n";
 
 #define TORTURE_MAX_RUNS 100000L

@@ -19,7 +19,7 @@ static const char mapping_form[] =
     "    references:\n"
     "      - https://acme.example/docs/tokens\n"
     "    examples:\n"
-    "      - 'token = acme_0123456789abcdef01234567'\n"
+    "      - 'token = acme_7f3a9c2e81d04b657f3a9c2e'\n"
     "      - 'ACME=acme_fedcba9876543210fedcba98'\n"
     "    negative_examples:\n"
     "      - 'acme_xxxxxxxxxxxxxxxxxxxxxxxx'\n"
@@ -87,7 +87,7 @@ static void mapping_form_reads_every_field(void **state)
     assert_string_equal(r->references[0], "https://acme.example/docs/tokens");
     assert_int_equal(r->n_examples, 2);
     assert_string_equal(r->examples[0],
-                        "token = acme_0123456789abcdef01234567");
+                        "token = acme_7f3a9c2e81d04b657f3a9c2e");
     assert_string_equal(r->examples[1], "ACME=acme_fedcba9876543210fedcba98");
     assert_int_equal(r->n_negative_examples, 1);
     assert_string_equal(r->negative_examples[0],

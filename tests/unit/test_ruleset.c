@@ -269,8 +269,8 @@ static void lookaround_patterns_match_exactly(void **state)
     static const char text[] =
         "key=zzqwerty\n"            /* refused by the lookahead */
         "key=qwertyui\n"            /* found */
-        "xtoken=0123456789ab\n"     /* the lookbehind needs token: */
-        "token:0123456789ab\n";     /* found */
+        "xtoken=7f3a9c2e81d0\n"     /* the lookbehind needs token: */
+        "token:7f3a9c2e81d0\n";     /* found */
     unit_results r = { 0 };
     const unit_finding *f;
     ks_ruleset *rs = unit_ruleset(yaml);
@@ -287,7 +287,7 @@ static void lookaround_patterns_match_exactly(void **state)
     assert_int_equal(f->line, 2);
     assert_int_equal(f->column, 5);
 
-    f = unit_find(&r, "look.behind", "0123456789ab");
+    f = unit_find(&r, "look.behind", "7f3a9c2e81d0");
     assert_non_null(f);
     assert_int_equal(f->line, 4);
     assert_int_equal(f->column, 7);
@@ -313,7 +313,7 @@ static void large_repeat_bounds_still_apply(void **state)
     /* 500 characters: inside the bound, found whole. */
     memcpy(text, "KEY-", 4);
     for (size_t i = 0; i < 500; i++)
-        text[4 + i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[i % 36];
+        text[4 + i] = "QW7ERT3YUI9OPAS2DFG5HJK8LZX4CV6BNM0Q"[i % 36];
     text[504] = '\0';
     assert_int_equal(unit_scan_text(rs, text, &r), KS_OK);
     assert_int_equal(r.n_findings, 1);
@@ -323,7 +323,7 @@ static void large_repeat_bounds_still_apply(void **state)
 
     /* 1200: no run of at most 1000 ends at a word boundary. */
     for (size_t i = 500; i < 1200; i++)
-        text[4 + i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[i % 36];
+        text[4 + i] = "QW7ERT3YUI9OPAS2DFG5HJK8LZX4CV6BNM0Q"[i % 36];
     text[1204] = '\0';
     assert_int_equal(unit_scan_text(rs, text, &r), KS_OK);
     assert_int_equal(r.n_findings, 0);
