@@ -19,6 +19,7 @@ typedef struct rule_opts {
     size_t n_paths;
     int only;           /* --rules-only: no built-in rules */
     int quiet;          /* do not print notes about rule files */
+    int no_cache;       /* --no-cache: always compile */
 } rule_opts;
 
 /* One place a secret was seen (owned copies of the engine's record). */
@@ -36,6 +37,14 @@ typedef struct occurrence {
     uint64_t column;
     uint64_t offset;
     unsigned flags;
+    /* Container images only (image NULL otherwise). */
+    char *image;
+    char *manifest_digest;
+    char *platform;
+    int layer_index;
+    char *layer_digest;
+    int deleted_by;
+    char *config_field;
 } occurrence;
 
 /* A finding: a run of occurrences with one fingerprint. */

@@ -71,15 +71,41 @@ int rule_opts_add(rule_opts *ro, const char *path)
     return 0;
 }
 
+/*
+ * Where compiled rules are cached: $KEYSIFT_CACHE_DIR, else
+ * $XDG_CACHE_HOME/keysift, else ~/.cache/keysift. KEYSIFT_CACHE_DIR set
+ * to "" (or --no-cache) turns the cache off.
+ */
+static int cache_dir(char *out, size_t cap)
+{
+    const char *env = getenv("KEYSIFT_CACHE_DIR");
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+
+    if (env)
+        return env[0] && snprintf(out, cap, "%s", env) < (int)cap ? 0 : -1;
+    if (xdg && xdg[0])
+        return snprintf(out, cap, "%s/keysift", xdg) < (int)cap ? 0 : -1;
+    if (home && home[0])
+        return snprintf(out, cap, "%s/.cache/keysift", home) < (int)cap
+                   ? 0
+                   : -1;
+    return -1;
+}
+
 ks_ruleset *load_rules(const rule_opts *ro)
 {
     ks_ruleset *rules = NULL;
     ks_status st = ks_ruleset_new(&rules);
+    char dir[4096];
 
     if (st != KS_OK) {
         cli_error("%s", ks_status_str(st));
         return NULL;
     }
+    if (!ro->no_cache && cache_dir(dir, sizeof(dir)) == 0 &&
+        ks_ruleset_set_cache_dir(rules, dir) != KS_OK)
+        goto fail;
     if (ro->only && ro->n_paths == 0) {
         cli_error("--rules-only needs at least one --rules FILE|DIR");
         goto fail;

@@ -244,7 +244,7 @@ static int check_rules(const rules_cli *c)
         return 2;
     }
     for (size_t i = 0; i < c->rules.n_paths; i++) {
-        rule_opts one = { &c->rules.paths[i], 1, 1, 1 };
+        rule_opts one = { &c->rules.paths[i], 1, 1, 1, 0 };
         ks_ruleset *rules = load_rules(&one);
 
         bad |= rules == NULL;

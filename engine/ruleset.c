@@ -4,6 +4,7 @@
  * per rule for the capture pass.
  */
 #include "alloc.h"
+#include "db_cache.h"
 #include "input_limits.h"
 #include "ruleset.h"
 #include "sha256.h"
@@ -120,7 +121,14 @@ ks_status ks_ruleset_new(ks_ruleset **out)
         return KS_ERR_ARG;
     ksi_alloc_install();
     *out = ksi_calloc(1, sizeof(**out));
-    return *out ? KS_OK : KS_ERR_NOMEM;
+    if (!*out)
+        return KS_ERR_NOMEM;
+    if (pthread_mutex_init(&(*out)->jit_lock, NULL)) {
+        ksi_free(*out);
+        *out = NULL;
+        return KS_ERR_NOMEM;
+    }
+    return KS_OK;
 }
 
 const char *ks_ruleset_error(const ks_ruleset *rs)
@@ -359,40 +367,6 @@ static void pcre_release(void *ptr, void *unused)
     ksi_free(ptr);
 }
 
-static ks_status compile_capture(ks_ruleset *rs, ksi_rule *rule)
-{
-    int code;
-    PCRE2_SIZE at;
-    uint32_t captures = 0;
-    PCRE2_UCHAR msg[256];
-
-    rule->re = pcre2_compile((PCRE2_SPTR)rule->pattern, PCRE2_ZERO_TERMINATED,
-                             0, &code, &at, rs->pcre_cctx);
-    if (!rule->re && (code == PCRE2_ERROR_HEAP_FAILED ||
-                      code == PCRE2_ERROR_NOMEMORY))
-        return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory compiling "
-                                "rule '%s'", rule->id);
-    if (!rule->re) {
-        pcre2_get_error_message(code, msg, sizeof(msg));
-        return ksi_ruleset_fail(rs, KS_ERR_RULE, "%s:%u: rule '%s': invalid "
-                                "pattern at offset %zu: %s", rule->source,
-                                rule->line, rule->id, (size_t)at, msg);
-    }
-    /* Without JIT the interpreter still works, only slower. */
-    (void)pcre2_jit_compile(rule->re, PCRE2_JIT_COMPLETE);
-    pcre2_pattern_info(rule->re, PCRE2_INFO_CAPTURECOUNT, &captures);
-    if (captures > rs->max_captures)
-        rs->max_captures = captures;
-    return KS_OK;
-}
-
-/* Hyperscan reports running out of memory as a compile error. */
-static int hs_out_of_memory(hs_error_t rc, const hs_compile_error_t *err)
-{
-    return rc == HS_NOMEM ||
-           (err && err->message && strstr(err->message, "allocate memory"));
-}
-
 /*
  * Hyperscan compiles a large bounded repeat such as [A-Za-z0-9+/=\s]{64,8192}
  * into a big automaton: a handful of private-key rules took seconds to
@@ -444,6 +418,41 @@ static char *widen_repeats(const char *pattern)
     return out;
 }
 
+static ks_status compile_capture(ks_ruleset *rs, ksi_rule *rule)
+{
+    int code;
+    PCRE2_SIZE at;
+    uint32_t captures = 0;
+    PCRE2_UCHAR msg[256];
+
+    rule->re = pcre2_compile((PCRE2_SPTR)rule->pattern, PCRE2_ZERO_TERMINATED,
+                             0, &code, &at, rs->pcre_cctx);
+    if (!rule->re && (code == PCRE2_ERROR_HEAP_FAILED ||
+                      code == PCRE2_ERROR_NOMEMORY))
+        return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory compiling "
+                                "rule '%s'", rule->id);
+    if (!rule->re) {
+        pcre2_get_error_message(code, msg, sizeof(msg));
+        return ksi_ruleset_fail(rs, KS_ERR_RULE, "%s:%u: rule '%s': invalid "
+                                "pattern at offset %zu: %s", rule->source,
+                                rule->line, rule->id, (size_t)at, msg);
+    }
+    rule->hs_pattern = widen_repeats(rule->pattern);
+    if (!rule->hs_pattern)
+        return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory");
+    pcre2_pattern_info(rule->re, PCRE2_INFO_CAPTURECOUNT, &captures);
+    if (captures > rs->max_captures)
+        rs->max_captures = captures;
+    return KS_OK;
+}
+
+/* Hyperscan reports running out of memory as a compile error. */
+static int hs_out_of_memory(hs_error_t rc, const hs_compile_error_t *err)
+{
+    return rc == HS_NOMEM ||
+           (err && err->message && strstr(err->message, "allocate memory"));
+}
+
 /*
  * Asks Hyperscan about the pattern alone, so a failure names its rule, and
  * learns its longest match, which sizes the capture window. A pattern
@@ -458,9 +467,6 @@ static ks_status check_candidate(ks_ruleset *rs, ksi_rule *rule)
     unsigned flags = 0;
     hs_error_t rc;
 
-    rule->hs_pattern = widen_repeats(rule->pattern);
-    if (!rule->hs_pattern)
-        return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory");
     rc = hs_expression_info(rule->pattern, flags, &info, &err);
     if (rc != HS_SUCCESS && !hs_out_of_memory(rc, err)) {
         hs_free_compile_error(err);
@@ -566,6 +572,95 @@ static void compute_hash(ks_ruleset *rs)
     ksi_hex(digest, 32, rs->hash);
 }
 
+/*
+ * The cache key: everything that shapes the compiled databases — the
+ * Hyperscan version and each expression, flag and id as compiled.
+ */
+static void database_key(const ks_ruleset *rs, char out[65])
+{
+    ksi_sha256 ctx;
+    unsigned char digest[32];
+    char num[32];
+
+    ksi_sha256_init(&ctx);
+    ksi_sha256_update(&ctx, hs_version(), strlen(hs_version()) + 1);
+    for (size_t i = 0; i < rs->count; i++) {
+        const ksi_rule *r = rs->rules[i];
+
+        snprintf(num, sizeof(num), "%zu/%u", i, r->hs_flags);
+        ksi_sha256_update(&ctx, num, strlen(num) + 1);
+        ksi_sha256_update(&ctx, r->hs_pattern, strlen(r->hs_pattern) + 1);
+    }
+    ksi_sha256_final(&ctx, digest);
+    ksi_hex(digest, 32, out);
+}
+
+ks_status ks_ruleset_set_cache_dir(ks_ruleset *rs, const char *dir)
+{
+    char *copy = NULL;
+
+    if (!rs)
+        return KS_ERR_ARG;
+    if (dir && !(copy = ksi_strdup(dir)))
+        return KS_ERR_NOMEM;
+    ksi_free(rs->cache_dir);
+    rs->cache_dir = copy;
+    return KS_OK;
+}
+
+/* Fetches the databases from the cache, or compiles and caches them. */
+static ks_status load_or_compile(ks_ruleset *rs)
+{
+    ksi_rule_meta *meta = ksi_calloc(rs->count, sizeof(*meta));
+    char key[65];
+    ks_status st = KS_OK;
+
+    if (!meta)
+        return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory");
+    database_key(rs, key);
+    if (ksi_db_cache_load(rs->cache_dir, key, &rs->db_block, &rs->db_stream,
+                          meta, rs->count) == 0) {
+        for (size_t i = 0; i < rs->count; i++) {
+            rs->rules[i]->hs_flags = meta[i].hs_flags;
+            rs->rules[i]->lookback = meta[i].lookback;
+            rs->rules[i]->merge_gap = meta[i].lookback;
+        }
+        goto out;
+    }
+    for (size_t i = 0; i < rs->count && st == KS_OK; i++)
+        st = check_candidate(rs, rs->rules[i]);
+    if (st == KS_OK)
+        st = compile_database(rs, HS_MODE_BLOCK, &rs->db_block);
+    if (st == KS_OK)
+        st = compile_database(rs, HS_MODE_STREAM, &rs->db_stream);
+    if (st != KS_OK)
+        goto out;
+    for (size_t i = 0; i < rs->count; i++) {
+        meta[i].hs_flags = rs->rules[i]->hs_flags;
+        meta[i].lookback = (uint32_t)rs->rules[i]->lookback;
+    }
+    ksi_db_cache_store(rs->cache_dir, key, rs->db_block, rs->db_stream, meta,
+                       rs->count);
+out:
+    ksi_free(meta);
+    return st;
+}
+
+void ksi_rule_jit(const ks_ruleset *rs, ksi_rule *rule)
+{
+    ks_ruleset *m = (ks_ruleset *)rs;   /* only the JIT lock is written */
+
+    if (atomic_load_explicit(&rule->jit_done, memory_order_acquire))
+        return;
+    pthread_mutex_lock(&m->jit_lock);
+    if (!atomic_load_explicit(&rule->jit_done, memory_order_relaxed)) {
+        /* Without JIT the interpreter still works, only slower. */
+        (void)pcre2_jit_compile(rule->re, PCRE2_JIT_COMPLETE);
+        atomic_store_explicit(&rule->jit_done, 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&m->jit_lock);
+}
+
 static ks_status compile_all(ks_ruleset *rs);
 
 ks_status ks_ruleset_compile(ks_ruleset *rs)
@@ -606,14 +701,10 @@ static ks_status compile_all(ks_ruleset *rs)
 
     for (size_t i = 0; i < rs->count; i++) {
         st = compile_capture(rs, rs->rules[i]);
-        if (st == KS_OK)
-            st = check_candidate(rs, rs->rules[i]);
         if (st != KS_OK)
             return st;
     }
-    st = compile_database(rs, HS_MODE_BLOCK, &rs->db_block);
-    if (st == KS_OK)
-        st = compile_database(rs, HS_MODE_STREAM, &rs->db_stream);
+    st = load_or_compile(rs);
     if (st != KS_OK)
         return st;
 
@@ -639,6 +730,8 @@ void ks_ruleset_free(ks_ruleset *rs)
     hs_free_database(rs->db_stream);
     hs_free_scratch(rs->scratch_proto);
     ksi_strlist_free(&rs->notes);
+    ksi_free(rs->cache_dir);
+    pthread_mutex_destroy(&rs->jit_lock);
     pcre2_compile_context_free(rs->pcre_cctx);
     pcre2_general_context_free(rs->pcre_gctx);
     ksi_free(rs);

@@ -11,6 +11,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <hs/hs.h>
 #include <pcre2.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 /* A growable list of owned strings. */
 typedef struct ksi_strlist {
@@ -41,6 +43,7 @@ typedef struct ksi_rule {
 
     /* Filled in by ks_ruleset_compile(). */
     pcre2_code *re;
+    atomic_int jit_done;        /* JIT-compiled on first use */
     char *hs_pattern;           /* the pattern as Hyperscan gets it */
     unsigned hs_flags;          /* 0, or HS_FLAG_PREFILTER */
     size_t lookback;            /* capture window behind a candidate end */
@@ -61,6 +64,8 @@ struct ks_ruleset {
     pcre2_compile_context *pcre_cctx;
     uint32_t max_captures;          /* largest capture count of any rule */
     ksi_strlist notes;              /* harmless oddities in rule files */
+    char *cache_dir;                /* compiled databases kept here */
+    pthread_mutex_t jit_lock;       /* guards first-use JIT compiles */
     char hash[65];
     char error[1024];
 };
@@ -82,6 +87,13 @@ ks_status ksi_rules_parse_yaml(ks_ruleset *rs, const char *name,
 /* Records a note about a rule file, printf-style. */
 void ksi_ruleset_note(ks_ruleset *rs, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * JIT-compiles a rule's capture program on its first use; most rules
+ * never fire in a scan, and compiling all of them up front costs more than
+ * a small scan. Thread-safe.
+ */
+void ksi_rule_jit(const ks_ruleset *rs, ksi_rule *rule);
 
 /* Frees what a rule owns (not the rule struct itself). */
 void ksi_rule_clear(ksi_rule *rule);
