@@ -37,7 +37,8 @@ FIXGEN     := $(BUILD)/make_fixtures
 
 # Debian packages: build, tests, and the tools the tests drive.
 DEB_PKGS := gcc make pkg-config libhyperscan-dev libarchive-dev libzstd-dev \
-            libjansson-dev libyaml-dev libpcre2-dev libcmocka-dev jq time zstd
+            libjansson-dev libyaml-dev libpcre2-dev libcmocka-dev jq time zstd \
+            libarchive-tools
 
 .PHONY: all deps test unit e2e test-asan demo bench install clean
 

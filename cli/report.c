@@ -49,9 +49,30 @@ static void occurrence_free(occurrence *o)
 {
     free(o->secret);
     free(o->input);
+    free(o->image);
+    free(o->manifest_digest);
+    free(o->platform);
+    free(o->layer_digest);
+    free(o->config_field);
     for (size_t i = 0; i < o->chain_len; i++)
         free(o->chain[i]);
     free(o->chain);
+}
+
+/* Copies an optional string; fails only when a copy could not be made. */
+static int copy_opt(char **dst, const char *src)
+{
+    *dst = src ? dup_str(src) : NULL;
+    return src && !*dst ? -1 : 0;
+}
+
+static int copy_image_fields(occurrence *o, const ks_location *loc)
+{
+    return copy_opt(&o->image, loc->image) ||
+           copy_opt(&o->manifest_digest, loc->manifest_digest) ||
+           copy_opt(&o->platform, loc->platform) ||
+           copy_opt(&o->layer_digest, loc->layer_digest) ||
+           copy_opt(&o->config_field, loc->config_field);
 }
 
 int report_add(report *r, const ks_finding *f)
@@ -87,6 +108,12 @@ int report_add(report *r, const ks_finding *f)
     o->column = loc->column;
     o->offset = loc->offset;
     o->flags = loc->flags;
+    o->layer_index = loc->layer_index;
+    o->deleted_by = loc->deleted_by;
+    if (loc->image && copy_image_fields(o, loc)) {
+        occurrence_free(o);
+        goto nomem;
+    }
     r->n_occ++;
     return 0;
 
@@ -282,6 +309,29 @@ static json_t *json_secret(const occurrence *o, int show)
 
 /* ---- JSON --------------------------------------------------------------- */
 
+static json_t *text_or_null(const char *s)
+{
+    return s ? json_text(s) : json_null();
+}
+
+static void add_image_fields(json_t *loc, const occurrence *o)
+{
+    json_object_set_new(loc, "image", json_text(o->image));
+    json_object_set_new(loc, "manifest_digest",
+                        text_or_null(o->manifest_digest));
+    json_object_set_new(loc, "platform", text_or_null(o->platform));
+    json_object_set_new(loc, "layer_index",
+                        o->layer_index >= 0 ? json_integer(o->layer_index)
+                                            : json_null());
+    json_object_set_new(loc, "layer_digest", text_or_null(o->layer_digest));
+    json_object_set_new(loc, "config_field", text_or_null(o->config_field));
+    json_object_set_new(loc, "deleted_by",
+                        o->deleted_by >= 0 ? json_integer(o->deleted_by)
+                                           : json_null());
+    json_object_set_new(loc, "digest_mismatch",
+                        json_boolean(o->flags & KS_LOC_DIGEST_MISMATCH));
+}
+
 static json_t *location_json(const occurrence *o)
 {
     json_t *loc = json_object();
@@ -299,6 +349,8 @@ static json_t *location_json(const occurrence *o)
                         json_boolean(o->flags & KS_LOC_NESTED));
     json_object_set_new(loc, "deleted",
                         json_boolean(o->flags & KS_LOC_DELETED));
+    if (o->image)
+        add_image_fields(loc, o);
     return loc;
 }
 
@@ -357,6 +409,11 @@ static json_t *stats_json(const report *r)
     json_object_set_new(j, "warnings", json_integer((json_int_t)s->warnings));
     json_object_set_new(j, "errors", json_integer((json_int_t)s->errors));
     json_object_set_new(j, "skipped", json_integer((json_int_t)s->skipped));
+    json_object_set_new(j, "images", json_integer((json_int_t)s->images));
+    json_object_set_new(j, "layers_scanned",
+                        json_integer((json_int_t)s->layers_scanned));
+    json_object_set_new(j, "layers_reused",
+                        json_integer((json_int_t)s->layers_reused));
     json_object_set_new(j, "seconds", json_real(r->seconds));
     return j;
 }
@@ -409,7 +466,9 @@ static void put_location(FILE *out, const occurrence *o)
     fprintf(out, ":%llu:%llu", (unsigned long long)o->line,
             (unsigned long long)o->column);
     if (o->flags & KS_LOC_DELETED)
-        fputs(" (deleted by a later layer)", out);
+        fprintf(out, " (deleted by layer %d)", o->deleted_by);
+    if (o->flags & KS_LOC_DIGEST_MISMATCH)
+        fputs(" (layer digest mismatch)", out);
 }
 
 static void write_text(FILE *out, const report *r, int show)

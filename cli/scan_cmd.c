@@ -14,9 +14,13 @@ static const char scan_usage[] =
     "Usage: keysift scan [OPTIONS] INPUT...\n"
     "\n"
     "Scans each INPUT for secrets. An INPUT is a file, a directory (walked\n"
-    "recursively; symlinks are not followed), a tar archive (plain, gzip,\n"
-    "zstd, xz, bzip2 or lz4; detected from its content, not its name), or -\n"
-    "for standard input.\n"
+    "recursively; symlinks are not followed), a tar or zip archive (plain,\n"
+    "gzip, zstd, xz, bzip2 or lz4; detected from its content, not its\n"
+    "name), a container image, or - for standard input. Images are OCI\n"
+    "layout directories, docker save archives and registry storage roots,\n"
+    "detected from a bare path or named explicitly:\n"
+    "  oci:DIR[:TAG]  docker-archive:FILE[:TAG]\n"
+    "  registry-store:ROOT[/REPO[:TAG]]\n"
     "\n"
     "Options:\n"
     "  -f, --format FORMAT   text (default), json or jsonl\n"
@@ -25,7 +29,14 @@ static const char scan_usage[] =
     "      --rules PATH      add rules from a YAML file or a directory of\n"
     "                        them (repeatable)\n"
     "      --rules-only      use only the --rules rules, not the built-in\n"
+    "      --no-cache        compile the rules even if a compiled copy is\n"
+    "                        cached (in $KEYSIFT_CACHE_DIR, else\n"
+    "                        ~/.cache/keysift)\n"
     "      --show-secrets    print secrets in full (redacted by default)\n"
+    "      --platform OS/ARCH  for multi-platform images, scan only this\n"
+    "                        platform (default: every platform)\n"
+    "      --max-depth N     open archives inside archives this deep\n"
+    "                        (default 3; an input archive is depth 1)\n"
     "  -q, --quiet           no summary and no warnings on stderr\n"
     "  -v, --verbose         more detail on stderr\n"
     "  -h, --help            show this help\n"
@@ -39,6 +50,8 @@ typedef struct scan_cli {
     out_format format;
     const char *output;
     unsigned jobs;
+    unsigned max_depth;
+    const char *platform;
     int show_secrets;
     int level;
     report rep;
@@ -80,7 +93,8 @@ static int parse_jobs(const char *arg, unsigned *out)
 /* Returns -1 to go on, or an exit status to stop with. */
 static int parse_args(scan_cli *c, int argc, char **argv)
 {
-    enum { OPT_RULES = 256, OPT_RULES_ONLY, OPT_SHOW };
+    enum { OPT_RULES = 256, OPT_RULES_ONLY, OPT_SHOW, OPT_PLATFORM,
+           OPT_DEPTH, OPT_NO_CACHE };
     static const struct option longs[] = {
         { "format", required_argument, NULL, 'f' },
         { "output", required_argument, NULL, 'o' },
@@ -88,6 +102,9 @@ static int parse_args(scan_cli *c, int argc, char **argv)
         { "rules", required_argument, NULL, OPT_RULES },
         { "rules-only", no_argument, NULL, OPT_RULES_ONLY },
         { "show-secrets", no_argument, NULL, OPT_SHOW },
+        { "platform", required_argument, NULL, OPT_PLATFORM },
+        { "max-depth", required_argument, NULL, OPT_DEPTH },
+        { "no-cache", no_argument, NULL, OPT_NO_CACHE },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -124,6 +141,23 @@ static int parse_args(scan_cli *c, int argc, char **argv)
         case OPT_SHOW:
             c->show_secrets = 1;
             break;
+        case OPT_PLATFORM:
+            if (strchr(optarg, '/')) {
+                c->platform = optarg;
+                break;
+            }
+            cli_error("--platform wants OS/ARCH[/VARIANT], such as "
+                      "linux/amd64, not '%s'", optarg);
+            return 2;
+        case OPT_NO_CACHE:
+            c->rules.no_cache = 1;
+            break;
+        case OPT_DEPTH:
+            if (parse_jobs(optarg, &c->max_depth) == 0)
+                break;
+            cli_error("--max-depth wants a number from 1 to 256, not '%s'",
+                      optarg);
+            return 2;
         case 'q':
             c->level = LEVEL_QUIET;
             break;
@@ -212,6 +246,8 @@ static int run(scan_cli *c, ks_ruleset *rules, char **inputs, size_t n)
 
     ks_scan_options_init(&opts);
     opts.threads = c->jobs;
+    opts.max_depth = c->max_depth;
+    opts.platform = c->platform;
     opts.on_finding = on_finding;
     opts.on_diag = on_diag;
     opts.user = c;

@@ -69,6 +69,9 @@
 /* Longest path the engine builds for a location; longer ones are cut. */
 #define KSI_MAX_PATH 4096u
 
+/* Containers one location can name: image, layer, archive levels. */
+#define KSI_MAX_CHAIN 24u
+
 /* Directory nesting followed in a tree walk. */
 #define KSI_MAX_DIR_DEPTH 256u
 

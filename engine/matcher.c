@@ -242,7 +242,7 @@ static ks_status add_hit(ksi_matcher *m, uint32_t rule, uint64_t start,
 static ks_status confirm_cluster(ksi_matcher *m, const view *v,
                                  const cluster *c)
 {
-    const ksi_rule *r = m->rs->rules[c->rule];
+    ksi_rule *r = m->rs->rules[c->rule];
     uint64_t win = c->first_end > r->lookback ? c->first_end - r->lookback
                                               : 0;
     uint64_t end = c->last_end + KSI_MATCH_TAIL;
@@ -256,6 +256,7 @@ static ks_status confirm_cluster(ksi_matcher *m, const view *v,
     subject_len = (PCRE2_SIZE)(end - v->base);
     first = (PCRE2_SIZE)(c->first_end - v->base);
     last = (PCRE2_SIZE)(c->last_end - v->base);
+    ksi_rule_jit(m->rs, r);
 
     while (off <= last) {
         int rc = pcre2_match(r->re, v->data, subject_len, off, 0, m->md,
@@ -266,6 +267,8 @@ static ks_status confirm_cluster(ksi_matcher *m, const view *v,
 
         if (rc == PCRE2_ERROR_NOMATCH)
             break;
+        if (rc == PCRE2_ERROR_NOMEMORY)
+            return KS_ERR_NOMEM;
         if (rc < 0) {
             if (!m->warned_backtrack++ &&
                 report_diag(m, KS_DIAG_WARNING, KS_WARN_LIMIT,
@@ -365,6 +368,17 @@ static void drop_shadowed(ksi_matcher *m)
     }
 }
 
+static void set_image_fields(ks_location *loc, const ks_location *image)
+{
+    loc->image = image ? image->image : NULL;
+    loc->manifest_digest = image ? image->manifest_digest : NULL;
+    loc->platform = image ? image->platform : NULL;
+    loc->layer_index = image ? image->layer_index : -1;
+    loc->layer_digest = image ? image->layer_digest : NULL;
+    loc->deleted_by = image ? image->deleted_by : -1;
+    loc->config_field = image ? image->config_field : NULL;
+}
+
 /*
  * Reports the confirmed secrets that have settled (all of them when
  * `final`); the others wait in m->hits for a later chunk.
@@ -422,9 +436,10 @@ static ks_status report_hits(ksi_matcher *m, const view *v, int final)
         f.location.column = h->start - line_start + 1;
         f.location.offset = h->start;
         f.location.flags = e->flags;
+        set_image_fields(&f.location, e->image);
         m->reported++;
         m->stats[h->rule].findings++;
-        if (m->sink->finding(m->sink->ctx, &f))
+        if (m->sink->finding(m->sink->ctx, e, &f))
             return KS_STOPPED;
     }
     m->n_hits = keep;

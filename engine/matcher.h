@@ -15,12 +15,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* What an entry is called: its input and its container chain. */
+struct ksi_layer;
+
+/*
+ * What an entry is called: its input and its container chain, plus, inside
+ * container images, the layer it belongs to or the image location of a
+ * config field.
+ */
 typedef struct ksi_entry {
     const char *input;
     const char *const *chain;
     size_t chain_len;
     unsigned flags;             /* KS_LOC_* */
+    unsigned depth;             /* archive levels around the entry */
+    struct ksi_layer *layer;    /* findings are kept for this layer */
+    const ks_location *image;   /* image fields to report, or NULL */
 } ksi_entry;
 
 /*
@@ -28,7 +37,8 @@ typedef struct ksi_entry {
  * returns nonzero to stop scanning.
  */
 typedef struct ksi_sink {
-    int (*finding)(void *ctx, const ks_finding *finding);
+    int (*finding)(void *ctx, const ksi_entry *entry,
+                   const ks_finding *finding);
     int (*diag)(void *ctx, const ksi_entry *entry, ks_diag_level level,
                 ks_status status, const char *message);
     void *ctx;

@@ -1,15 +1,19 @@
 /*
- * reader.c - turns an open file, a pipe or standard input into entries.
+ * reader.c - turns byte sources (files, pipes, standard input, archive
+ * entries, memory) into scanned entries.
  *
- * The first bytes decide what a stream is: a tar archive, a compressed
- * stream (gzip, zstd, xz, bzip2, lz4), or plain bytes. Archives and
- * compressed streams are read with libarchive straight from the descriptor,
- * never extracted. The bytes already peeked at are handed back to libarchive
- * first, so pipes work as well as files.
+ * The first bytes decide what a stream is: a tar or zip archive, a
+ * compressed stream (gzip, zstd, xz, bzip2, lz4), or plain bytes. Archives
+ * and compressed streams are read with libarchive straight from the source,
+ * never extracted; the bytes already peeked at are handed back first, so
+ * pipes work as well as files. An archive entry that is itself an archive
+ * (a jar in a layer, a tar.gz in a tar) is opened in place, up to the scan's
+ * max_depth.
  */
 #include "scan.h"
 
 #include "alloc.h"
+#include "image_scan.h"
 #include "input_limits.h"
 
 #include <archive.h>
@@ -24,48 +28,111 @@
 /* Enough to see a tar header's "ustar" magic at offset 257. */
 #define PEEK_SIZE 512
 
-/* Bytes libarchive asks for at a time. */
+/* Bytes libarchive asks a source for at a time. */
 #define ARCHIVE_READ_SIZE (256u << 10)
 
-typedef enum stream_kind { KIND_PLAIN, KIND_ARCHIVE } stream_kind;
-
-static stream_kind detect(const unsigned char *p, size_t n)
+static int is_archive(const unsigned char *p, size_t n)
 {
     static const struct {
         const char *magic;
         size_t len;
-    } compressed[] = {
+    } magics[] = {
         { "\x1f\x8b", 2 },                  /* gzip */
         { "\x28\xb5\x2f\xfd", 4 },          /* zstd */
         { "\xfd\x37\x7a\x58\x5a\x00", 6 },  /* xz */
         { "\x04\x22\x4d\x18", 4 },          /* lz4 */
+        { "PK\x03\x04", 4 },                /* zip, jar, war, ear */
     };
 
-    for (size_t i = 0; i < sizeof(compressed) / sizeof(compressed[0]); i++) {
-        if (n >= compressed[i].len &&
-            memcmp(p, compressed[i].magic, compressed[i].len) == 0)
-            return KIND_ARCHIVE;
+    for (size_t i = 0; i < sizeof(magics) / sizeof(magics[0]); i++) {
+        if (n >= magics[i].len &&
+            memcmp(p, magics[i].magic, magics[i].len) == 0)
+            return 1;
     }
     /* bzip2: "BZh" and a block size digit, then a block or end marker. */
     if (n >= 10 && memcmp(p, "BZh", 3) == 0 && p[3] >= '1' && p[3] <= '9' &&
         (memcmp(p + 4, "\x31\x41\x59\x26\x53\x59", 6) == 0 ||
          memcmp(p + 4, "\x17\x72\x45\x38\x50\x90", 6) == 0))
-        return KIND_ARCHIVE;
-    if (n >= 262 && memcmp(p + 257, "ustar", 5) == 0)
-        return KIND_ARCHIVE;
-    return KIND_PLAIN;
+        return 1;
+    return n >= 262 && memcmp(p + 257, "ustar", 5) == 0;
 }
 
-/* Reads until `len` bytes or end of input. Returns bytes read or -1. */
-static ssize_t read_full(int fd, unsigned char *buf, size_t len)
+/* ---- sources ------------------------------------------------------------ */
+
+void ksi_source_fd(ksi_source *s, int fd)
+{
+    memset(s, 0, sizeof(*s));
+    s->fd = fd;
+}
+
+void ksi_source_archive(ksi_source *s, struct archive *outer)
+{
+    memset(s, 0, sizeof(*s));
+    s->fd = -1;
+    s->outer = outer;
+}
+
+static void source_memory(ksi_source *s, const unsigned char *data,
+                          size_t len)
+{
+    memset(s, 0, sizeof(*s));
+    s->fd = -1;
+    s->mem = data;
+    s->mem_len = len;
+}
+
+/* Reads from the underlying source. Returns bytes, 0 at end, -1 on error
+ * with s->error set. */
+static ssize_t source_raw(ksi_source *s, unsigned char *buf, size_t cap)
+{
+    ssize_t n;
+
+    if (s->fd >= 0) {
+        do
+            n = read(s->fd, buf, cap);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+            snprintf(s->error, sizeof(s->error), "read error: %s",
+                     strerror(errno));
+    } else if (s->outer) {
+        n = archive_read_data(s->outer, buf, cap);
+        if (n < 0)
+            snprintf(s->error, sizeof(s->error), "%s",
+                     archive_error_string(s->outer)
+                         ? archive_error_string(s->outer)
+                         : "archive read error");
+    } else {
+        n = (ssize_t)(s->mem_len - s->mem_pos < cap ? s->mem_len - s->mem_pos
+                                                     : cap);
+        memcpy(buf, s->mem + s->mem_pos, (size_t)n);
+        s->mem_pos += (size_t)n;
+    }
+    if (n > 0 && s->hash)
+        ksi_sha256_update(s->hash, buf, (size_t)n);
+    return n;
+}
+
+static ssize_t source_read(ksi_source *s, unsigned char *buf, size_t cap)
+{
+    size_t n;
+
+    if (!s->n_pending)
+        return source_raw(s, buf, cap);
+    n = s->n_pending < cap ? s->n_pending : cap;
+    memcpy(buf, s->pending, n);
+    s->pending += n;
+    s->n_pending -= n;
+    return (ssize_t)n;
+}
+
+/* Reads until `len` bytes or the end. Returns bytes read, or -1. */
+static ssize_t source_fill(ksi_source *s, unsigned char *buf, size_t len)
 {
     size_t got = 0;
 
     while (got < len) {
-        ssize_t n = read(fd, buf + got, len - got);
+        ssize_t n = source_read(s, buf + got, len - got);
 
-        if (n < 0 && errno == EINTR)
-            continue;
         if (n < 0)
             return -1;
         if (n == 0)
@@ -74,6 +141,17 @@ static ssize_t read_full(int fd, unsigned char *buf, size_t len)
     }
     return (ssize_t)got;
 }
+
+void ksi_source_drain(ksi_source *s)
+{
+    unsigned char buf[16384];
+
+    s->n_pending = 0;
+    while (source_raw(s, buf, sizeof(buf)) > 0)
+        continue;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
 
 static int ensure_buf(ksi_worker *w, size_t need)
 {
@@ -97,8 +175,35 @@ static void report_status(ksi_worker *w, const ksi_entry *e, ks_status st)
                "%s", ks_status_str(st));
 }
 
-void ksi_scan_memory(ksi_worker *w, const ksi_entry *e,
-                     const unsigned char *data, size_t len)
+/* Problems inside a nested archive cost only that archive: warnings. */
+static ks_diag_level problem_level(const ksi_read_ctx *rc)
+{
+    return rc->depth >= 1 ? KS_DIAG_WARNING : KS_DIAG_ERROR;
+}
+
+static void ctx_of_entry(ksi_read_ctx *rc, const ksi_entry *e,
+                         int parallel)
+{
+    rc->input = e->input;
+    rc->chain = e->chain;
+    rc->chain_len = e->chain_len;
+    rc->flags = e->flags;
+    rc->depth = e->depth;
+    rc->layer = e->layer;
+    rc->parallel = parallel;
+}
+
+static int may_open(const ksi_worker *w, unsigned depth)
+{
+    unsigned max = w->scan->opts.max_depth;
+
+    return depth + 1 <= max;
+}
+
+/* ---- plain bytes -------------------------------------------------------- */
+
+static void match_memory(ksi_worker *w, const ksi_entry *e,
+                         const unsigned char *data, size_t len)
 {
     ksi_sink sink;
     ks_status st;
@@ -128,12 +233,29 @@ void ksi_scan_memory(ksi_worker *w, const ksi_entry *e,
     ksi_entry_done(w->scan, len);
 }
 
-/*
- * Streams plain bytes from `fd` after `peeked` bytes already in hand.
- * Returns 0, or -1 after reporting a read error.
- */
-static void stream_fd(ksi_worker *w, const ksi_entry *e, int fd,
-                      const unsigned char *peeked, size_t npeek)
+void ksi_scan_memory(ksi_worker *w, const ksi_entry *e,
+                     const unsigned char *data, size_t len)
+{
+    ksi_read_ctx rc;
+    ksi_source src;
+
+    if (!is_archive(data, len < PEEK_SIZE ? len : PEEK_SIZE) ||
+        !may_open(w, e->depth)) {
+        match_memory(w, e, data, len);
+        return;
+    }
+    ctx_of_entry(&rc, e, 0);
+    source_memory(&src, data, len);
+    if (ksi_read_source(w, &src, UINT64_MAX, &rc) < 0) {
+        /* Archive-looking bytes libarchive cannot read: scan them as
+         * they are, which is what a nested archive gets past max_depth. */
+        match_memory(w, e, data, len);
+    }
+}
+
+/* Streams plain bytes from a source, `peeked` already in hand. */
+static void stream_plain(ksi_worker *w, const ksi_entry *e, ksi_source *src,
+                         const unsigned char *peeked, size_t npeek)
 {
     ksi_sink sink;
     uint64_t total = npeek;
@@ -152,11 +274,11 @@ static void stream_fd(ksi_worker *w, const ksi_entry *e, int fd,
         ssize_t n;
 
         ksi_stream_space(w->matcher, &space, &room);
-        n = read_full(fd, space, room);
+        n = source_fill(src, space, room);
         if (n < 0) {
             ksi_report(w->scan, KS_DIAG_ERROR, KS_ERR_IO, e->input, e->chain,
-                       e->chain_len, "read error after %llu bytes: %s",
-                       (unsigned long long)total, strerror(errno));
+                       e->chain_len, "%s after %llu bytes", src->error,
+                       (unsigned long long)total);
             break;
         }
         if (n == 0)
@@ -172,15 +294,15 @@ static void stream_fd(ksi_worker *w, const ksi_entry *e, int fd,
     ksi_entry_done(w->scan, total);
 }
 
-static void scan_plain(ksi_worker *w, const ksi_entry *e, int fd,
+static void scan_plain(ksi_worker *w, const ksi_entry *e, ksi_source *src,
                        uint64_t size, const unsigned char *peeked,
                        size_t npeek)
 {
     ssize_t n;
 
     if (size == UINT64_MAX || size > w->scan->opts.block_max ||
-        size < npeek) {
-        stream_fd(w, e, fd, peeked, npeek);
+        size < npeek || w->buf_busy) {
+        stream_plain(w, e, src, peeked, npeek);
         return;
     }
     if (ensure_buf(w, (size_t)size + 1)) {
@@ -191,10 +313,10 @@ static void scan_plain(ksi_worker *w, const ksi_entry *e, int fd,
     }
     memcpy(w->buf, peeked, npeek);
     /* One byte more than the size shows whether the file grew. */
-    n = read_full(fd, w->buf + npeek, (size_t)size + 1 - npeek);
+    n = source_fill(src, w->buf + npeek, (size_t)size + 1 - npeek);
     if (n < 0) {
         ksi_report(w->scan, KS_DIAG_ERROR, KS_ERR_IO, e->input, e->chain,
-                   e->chain_len, "read error: %s", strerror(errno));
+                   e->chain_len, "%s", src->error);
         return;
     }
     if ((uint64_t)n + npeek > size) {
@@ -204,62 +326,47 @@ static void scan_plain(ksi_worker *w, const ksi_entry *e, int fd,
                    "were scanned", (unsigned long long)size);
         n = (ssize_t)(size - npeek);
     }
-    ksi_scan_memory(w, e, w->buf, npeek + (size_t)n);
+    w->buf_busy = 1;
+    match_memory(w, e, w->buf, npeek + (size_t)n);
+    w->buf_busy = 0;
 }
 
 /* ---- archives ----------------------------------------------------------- */
 
-typedef struct archive_src {
-    int fd;
-    const unsigned char *peeked;
-    size_t npeek;
-    unsigned char *buf;
-} archive_src;
+/* State while reading one archive. */
+typedef struct arc {
+    ksi_worker *w;
+    struct archive *a;
+    ksi_source *src;
+    const ksi_read_ctx *rc;
+    unsigned char *readbuf;
+    int raw;                    /* a compressed stream, not an archive */
+    size_t entries;             /* headers read */
+} arc;
 
-static la_ssize_t archive_src_read(struct archive *a, void *ctx,
-                                   const void **out)
+static la_ssize_t arc_read(struct archive *a, void *ctx, const void **out)
 {
-    archive_src *src = ctx;
-    ssize_t n;
+    arc *c = ctx;
+    ssize_t n = source_read(c->src, c->readbuf, ARCHIVE_READ_SIZE);
 
-    if (src->npeek) {
-        *out = src->peeked;
-        n = (ssize_t)src->npeek;
-        src->npeek = 0;
-        return n;
-    }
-    do
-        n = read(src->fd, src->buf, ARCHIVE_READ_SIZE);
-    while (n < 0 && errno == EINTR);
     if (n < 0) {
-        archive_set_error(a, errno, "read error: %s", strerror(errno));
+        archive_set_error(a, EIO, "%s", c->src->error);
         return -1;
     }
-    *out = src->buf;
+    *out = c->readbuf;
     return n;
 }
 
-/* Where an archive reader sends each entry. */
-typedef struct entry_ctx {
-    ksi_worker *w;
-    struct archive *a;
-    const char *input;
-    const char *const *outer;   /* chain of the archive itself */
-    size_t outer_len;
-    int parallel;
-    int raw;                    /* a compressed stream, not an archive */
-} entry_ctx;
-
-static void archive_failed(entry_ctx *c, const ksi_entry *e)
+static void arc_failed(arc *c, const ksi_entry *e)
 {
     const char *why = archive_error_string(c->a);
 
-    ksi_report(c->w->scan, KS_DIAG_ERROR, KS_ERR_ARCHIVE, c->input, e->chain,
-               e->chain_len, "archive is corrupt or truncated: %s",
+    ksi_report(c->w->scan, problem_level(c->rc), KS_ERR_ARCHIVE,
+               c->rc->input, e->chain, e->chain_len,
+               "archive is corrupt or truncated: %s",
                why ? why : "unknown error");
 }
 
-/* Reads a whole small entry into `buf`. Returns bytes read, or -1. */
 static ssize_t read_entry(struct archive *a, unsigned char *buf, size_t len)
 {
     size_t got = 0;
@@ -276,100 +383,115 @@ static ssize_t read_entry(struct archive *a, unsigned char *buf, size_t len)
     return (ssize_t)got;
 }
 
-static int whole_entry(entry_ctx *c, const ksi_entry *e, size_t size)
+static ksi_job *entry_job(const ksi_entry *e)
+{
+    ksi_job *job = ksi_job_new(KSI_JOB_BUFFER, e->input, e->chain,
+                               e->chain_len, NULL);
+
+    if (job) {
+        job->flags = e->flags;
+        job->depth = e->depth;
+        job->layer = e->layer;
+    }
+    return job;
+}
+
+/* A small entry: read whole, then scanned here or queued for a worker. */
+static int whole_entry(arc *c, const ksi_entry *e, size_t size)
 {
     ksi_worker *w = c->w;
-    unsigned char *data;
-    ksi_job *job = NULL;
+    ksi_job *job = c->rc->parallel ? entry_job(e) : NULL;
+    unsigned char *data = NULL;
     ssize_t n;
     int failed;
 
-    if (c->parallel) {
-        job = ksi_job_new(KSI_JOB_BUFFER, c->input, e->chain, e->chain_len,
-                          NULL);
-        data = job ? ksi_malloc(size + 1) : NULL;
-    } else {
-        data = ensure_buf(w, size + 1) ? NULL : w->buf;
-    }
+    if (!c->rc->parallel || job)
+        data = ksi_malloc(size + 1);
     if (!data) {
         ksi_job_free(job);
-        ksi_report(w->scan, KS_DIAG_ERROR, KS_ERR_NOMEM, c->input, e->chain,
-                   e->chain_len, "out of memory reading entry");
+        ksi_report(w->scan, KS_DIAG_ERROR, KS_ERR_NOMEM, c->rc->input,
+                   e->chain, e->chain_len, "out of memory reading entry");
         return -1;
     }
     n = read_entry(c->a, data, size);
     failed = n < 0;
     if (failed) {
-        archive_failed(c, e);
+        arc_failed(c, e);
         n = 0;
     }
     if (!job) {
         ksi_scan_memory(w, e, data, (size_t)n);
-        return failed ? -1 : 0;
+        ksi_free(data);
+    } else {
+        job->data = data;
+        job->len = (size_t)n;
+        ksi_queue_push(w->scan, job);
     }
-    job->data = data;
-    job->len = (size_t)n;
-    job->flags = e->flags;
-    ksi_queue_push(w->scan, job);
     return failed ? -1 : 0;
 }
 
-static int streamed_entry(entry_ctx *c, const ksi_entry *e)
+/* A large entry: opened in place if it is an archive, else streamed. */
+static int streamed_entry(arc *c, const ksi_entry *e)
 {
-    ksi_worker *w = c->w;
-    ksi_sink sink;
-    uint64_t total = 0;
-    int failed = 0;
-    ks_status st;
+    unsigned char peek[PEEK_SIZE];
+    ksi_source inner;
+    ksi_read_ctx rc;
+    ssize_t n;
 
-    ksi_scan_sink(w->scan, &sink);
-    st = ksi_stream_open(w->matcher, e, &sink);
-    while (st == KS_OK && !ksi_stopped(w->scan)) {
-        void *space;
-        size_t room;
-        la_ssize_t n;
-
-        ksi_stream_space(w->matcher, &space, &room);
-        n = archive_read_data(c->a, space, room);
-        if (n < 0) {
-            archive_failed(c, e);
-            failed = 1;
-            break;
-        }
-        if (n == 0)
-            break;
-        total += (uint64_t)n;
-        st = ksi_stream_commit(w->matcher, (size_t)n);
+    ksi_source_archive(&inner, c->a);
+    n = source_fill(&inner, peek, sizeof(peek));
+    if (n < 0) {
+        arc_failed(c, e);
+        return -1;
     }
-    if (st == KS_OK)
-        st = ksi_stream_close(w->matcher);
-    else
-        ksi_stream_close(w->matcher);
-    report_status(w, e, st);
-    ksi_entry_done(w->scan, total);
-    return failed ? -1 : 0;
+    if (is_archive(peek, (size_t)n) && may_open(c->w, e->depth)) {
+        ctx_of_entry(&rc, e, 0);
+        inner.pending = peek;
+        inner.n_pending = (size_t)n;
+        ksi_read_source(c->w, &inner, UINT64_MAX, &rc);
+        /* The nested reader saw the outer archive fail under it. */
+        if (inner.error[0])
+            arc_failed(c, e);
+    } else {
+        stream_plain(c->w, e, &inner, peek, (size_t)n);
+    }
+    return inner.error[0] ? -1 : 0;
+}
+
+/* Basename of an archive path. */
+static const char *base_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    return slash ? slash + 1 : path;
 }
 
 /* Handles one archive entry. Returns -1 when the archive is unreadable. */
-static int one_entry(entry_ctx *c, struct archive_entry *ae)
+static int one_entry(arc *c, struct archive_entry *ae)
 {
+    const ksi_read_ctx *rc = c->rc;
     const char *name = archive_entry_pathname(ae);
-    const char *chain[2];
+    const char *chain[KSI_MAX_CHAIN];
+    char inner[KSI_MAX_PATH];
     size_t n = 0;
     ksi_entry e;
-    char inner[KSI_MAX_PATH];
 
     if (archive_entry_filetype(ae) != AE_IFREG ||
         archive_entry_hardlink(ae) != NULL)
         return 0;
-    assert(c->outer_len < sizeof(chain) / sizeof(chain[0]));
-    for (size_t i = 0; i < c->outer_len; i++)
-        chain[n++] = c->outer[i];
-    if (!c->raw) {
-        snprintf(inner, sizeof(inner), "%s", name ? name : "(unnamed)");
+    snprintf(inner, sizeof(inner), "%s", name ? name : "(unnamed)");
+    if (rc->layer && rc->depth == 0 && strncmp(base_of(inner), ".wh.", 4) == 0)
+        return ksi_layer_whiteout(c->w->scan, rc->layer, inner);
+    if (rc->chain_len + 1 > KSI_MAX_CHAIN)
+        return -1;
+    for (size_t i = 0; i < rc->chain_len; i++)
+        chain[n++] = rc->chain[i];
+    if (!c->raw)
         chain[n++] = inner;
-    }
-    e = (ksi_entry){ c->input, chain, n, 0 };
+    e = (ksi_entry){ rc->input, chain, n, rc->flags, rc->depth + 1,
+                     rc->layer, NULL };
+    if (e.depth >= 2)
+        e.flags |= KS_LOC_NESTED;
 
     if (archive_entry_size_is_set(ae) && archive_entry_size(ae) >= 0 &&
         (uint64_t)archive_entry_size(ae) <= c->w->scan->opts.block_max)
@@ -377,7 +499,7 @@ static int one_entry(entry_ctx *c, struct archive_entry *ae)
     return streamed_entry(c, &e);
 }
 
-static struct archive *open_archive(archive_src *src)
+static struct archive *open_archive(arc *c)
 {
     struct archive *a = archive_read_new();
 
@@ -385,70 +507,93 @@ static struct archive *open_archive(archive_src *src)
         return NULL;
     archive_read_support_filter_all(a);
     archive_read_support_format_tar(a);
+    archive_read_support_format_zip(a);
     archive_read_support_format_raw(a);
     archive_read_support_format_empty(a);
     /* A failed open leaves the reason on the handle; the first header
      * read then fails and reports it. */
-    (void)archive_read_open(a, src, NULL, archive_src_read, NULL);
+    (void)archive_read_open(a, c, NULL, arc_read, NULL);
     return a;
 }
 
-static void scan_archive(ksi_worker *w, int fd, const char *input,
-                         const char *const *chain, size_t chain_len,
-                         const unsigned char *peeked, size_t npeek,
-                         int parallel)
+/*
+ * Reads an archive from `src`. Returns 0, or -1 when not even a first
+ * entry could be read (the caller may then scan the bytes as they are).
+ */
+static int scan_archive(ksi_worker *w, ksi_source *src,
+                        const ksi_read_ctx *rc)
 {
-    archive_src src = { fd, peeked, npeek, NULL };
-    entry_ctx c = { w, NULL, input, chain, chain_len, parallel, 0 };
-    ksi_entry whole = { input, chain, chain_len, 0 };
+    arc c = { w, NULL, src, rc, NULL, 0, 0 };
+    ksi_entry whole = { rc->input, rc->chain, rc->chain_len, rc->flags,
+                        rc->depth, rc->layer, NULL };
     struct archive_entry *ae;
+    int rc_out = 0;
 
-    src.buf = ksi_malloc(ARCHIVE_READ_SIZE);
-    c.a = src.buf ? open_archive(&src) : NULL;
+    c.readbuf = ksi_malloc(ARCHIVE_READ_SIZE);
+    c.a = c.readbuf ? open_archive(&c) : NULL;
     if (!c.a) {
-        ksi_report(w->scan, KS_DIAG_ERROR, KS_ERR_NOMEM, input, chain,
-                   chain_len, "out of memory opening archive");
-        ksi_free(src.buf);
-        return;
+        ksi_report(w->scan, KS_DIAG_ERROR, KS_ERR_NOMEM, rc->input,
+                   rc->chain, rc->chain_len, "out of memory opening archive");
+        ksi_free(c.readbuf);
+        return 0;
     }
     for (;;) {
-        int rc = archive_read_next_header(c.a, &ae);
+        int st = archive_read_next_header(c.a, &ae);
 
-        if (rc == ARCHIVE_EOF || ksi_stopped(w->scan))
+        if (st == ARCHIVE_EOF || ksi_stopped(w->scan))
             break;
-        if (rc == ARCHIVE_WARN) {
-            ksi_report(w->scan, KS_DIAG_WARNING, KS_ERR_ARCHIVE, input,
-                       chain, chain_len, "%s",
+        if (st == ARCHIVE_WARN) {
+            ksi_report(w->scan, KS_DIAG_WARNING, KS_ERR_ARCHIVE, rc->input,
+                       rc->chain, rc->chain_len, "%s",
                        archive_error_string(c.a));
-        } else if (rc != ARCHIVE_OK) {
-            archive_failed(&c, &whole);
+        } else if (st != ARCHIVE_OK) {
+            if (c.entries == 0 && src->mem) {
+                rc_out = -1;    /* memory: the caller rescans it raw */
+                break;
+            }
+            arc_failed(&c, &whole);
             break;
         }
+        c.entries++;
         c.raw = archive_format(c.a) == ARCHIVE_FORMAT_RAW;
         if (one_entry(&c, ae) < 0)
             break;
     }
     archive_read_free(c.a);
-    ksi_free(src.buf);
+    ksi_free(c.readbuf);
+    return rc_out;
+}
+
+int ksi_read_source(ksi_worker *w, ksi_source *src, uint64_t size,
+                    const ksi_read_ctx *rc)
+{
+    unsigned char peek[PEEK_SIZE];
+    ksi_entry e = { rc->input, rc->chain, rc->chain_len, rc->flags,
+                    rc->depth, rc->layer, NULL };
+    ssize_t n = source_fill(src, peek, sizeof(peek));
+
+    if (n < 0) {
+        ksi_report(w->scan, problem_level(rc), KS_ERR_IO, rc->input,
+                   rc->chain, rc->chain_len, "%s", src->error);
+        return 0;
+    }
+    src->pending = peek;
+    src->n_pending = (size_t)n;
+    if (is_archive(peek, (size_t)n) && may_open(w, rc->depth))
+        return scan_archive(w, src, rc);
+    src->n_pending = 0;
+    scan_plain(w, &e, src, size, peek, (size_t)n);
+    return 0;
 }
 
 void ksi_scan_fd(ksi_worker *w, int fd, uint64_t size, const char *input,
                  const char *const *chain, size_t chain_len, int parallel)
 {
-    unsigned char peek[PEEK_SIZE];
-    ksi_entry e = { input, chain, chain_len, 0 };
-    ssize_t n = read_full(fd, peek, sizeof(peek));
+    ksi_read_ctx rc = { input, chain, chain_len, 0, 0, NULL, parallel };
+    ksi_source src;
 
-    if (n < 0) {
-        ksi_report(w->scan, KS_DIAG_ERROR, KS_ERR_IO, input, chain,
-                   chain_len, "read error: %s", strerror(errno));
-        return;
-    }
-    if (detect(peek, (size_t)n) == KIND_ARCHIVE)
-        scan_archive(w, fd, input, chain, chain_len, peek, (size_t)n,
-                     parallel);
-    else
-        scan_plain(w, &e, fd, size, peek, (size_t)n);
+    ksi_source_fd(&src, fd);
+    ksi_read_source(w, &src, size, &rc);
 }
 
 void ksi_scan_file(ksi_worker *w, const char *input,

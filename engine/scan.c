@@ -5,6 +5,7 @@
 #include "scan.h"
 
 #include "alloc.h"
+#include "image_scan.h"
 #include "input_limits.h"
 #include "ruleset.h"
 
@@ -47,6 +48,21 @@ static void join_chain(const char *const *chain, size_t n, char *out,
     }
 }
 
+int ksi_emit_finding(ks_scan *s, const ks_finding *f)
+{
+    int stop = 0;
+
+    atomic_fetch_add(&s->findings, 1);
+    if (s->opts.on_finding) {
+        pthread_mutex_lock(&s->cb_lock);
+        stop = s->opts.on_finding(f, s->opts.user);
+        pthread_mutex_unlock(&s->cb_lock);
+    }
+    if (stop)
+        request_stop(s);
+    return stop || ksi_stopped(s);
+}
+
 int ksi_report(ks_scan *s, ks_diag_level level, ks_status status,
                const char *input, const char *const *chain,
                size_t chain_len, const char *fmt, ...)
@@ -75,11 +91,14 @@ int ksi_report(ks_scan *s, ks_diag_level level, ks_status status,
     return stop;
 }
 
-static int sink_finding(void *ctx, const ks_finding *f)
+static int sink_finding(void *ctx, const ksi_entry *e, const ks_finding *f)
 {
     ks_scan *s = ctx;
     int stop = 0;
 
+    /* A layer's findings wait until every image holding it is known. */
+    if (e->layer)
+        return ksi_layer_keep(s, e->layer, f) || ksi_stopped(s);
     atomic_fetch_add(&s->findings, 1);
     if (s->opts.on_finding) {
         pthread_mutex_lock(&s->cb_lock);
@@ -143,6 +162,9 @@ void ks_scan_get_stats(const ks_scan *s, ks_scan_stats *out)
     out->warnings = atomic_load(&m->warnings);
     out->errors = atomic_load(&m->errors);
     out->skipped = atomic_load(&m->skipped);
+    out->images = atomic_load(&m->images);
+    out->layers_scanned = atomic_load(&m->layers_scanned);
+    out->layers_reused = atomic_load(&m->layers_reused);
 }
 
 /* ---- jobs and the queue ------------------------------------------------- */
@@ -199,11 +221,18 @@ static int queue_init(ksi_queue *q)
         pthread_mutex_destroy(&q->lock);
         return -1;
     }
+    if (pthread_cond_init(&q->idle, NULL)) {
+        pthread_cond_destroy(&q->not_full);
+        pthread_cond_destroy(&q->not_empty);
+        pthread_mutex_destroy(&q->lock);
+        return -1;
+    }
     return 0;
 }
 
 static void queue_destroy(ksi_queue *q)
 {
+    pthread_cond_destroy(&q->idle);
     pthread_cond_destroy(&q->not_full);
     pthread_cond_destroy(&q->not_empty);
     pthread_mutex_destroy(&q->lock);
@@ -244,10 +273,30 @@ static ksi_job *queue_pop(ksi_queue *q)
             q->tail = NULL;
         q->items--;
         q->bytes -= job->len;
+        q->running++;
         pthread_cond_broadcast(&q->not_full);
     }
     pthread_mutex_unlock(&q->lock);
     return job;
+}
+
+static void queue_job_done(ksi_queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    q->running--;
+    if (!q->head && q->running == 0)
+        pthread_cond_broadcast(&q->idle);
+    pthread_mutex_unlock(&q->lock);
+}
+
+void ksi_queue_wait_idle(ks_scan *s)
+{
+    ksi_queue *q = &s->queue;
+
+    pthread_mutex_lock(&q->lock);
+    while (q->head || q->running)
+        pthread_cond_wait(&q->idle, &q->lock);
+    pthread_mutex_unlock(&q->lock);
 }
 
 static void queue_close(ksi_queue *q)
@@ -286,7 +335,8 @@ static void run_job(ksi_worker *w, ksi_job *job)
     if (job->kind == KSI_JOB_FILE) {
         ksi_scan_file(w, job->input, chain, job->chain_len);
     } else {
-        ksi_entry e = { job->input, chain, job->chain_len, job->flags };
+        ksi_entry e = { job->input, chain, job->chain_len, job->flags,
+                        job->depth, job->layer, NULL };
 
         ksi_scan_memory(w, &e, job->data, job->len);
     }
@@ -300,6 +350,7 @@ static void *worker_main(void *arg)
     while ((job = queue_pop(&w->scan->queue)) != NULL) {
         run_job(w, job);
         ksi_job_free(job);
+        queue_job_done(&w->scan->queue);
     }
     return NULL;
 }
@@ -342,6 +393,8 @@ ks_status ks_scan_new(const ks_ruleset *rules, const ks_scan_options *opts,
         s->opts.block_max = KSI_DEFAULT_BLOCK_MAX;
     if (s->opts.block_max > UINT32_MAX)
         s->opts.block_max = UINT32_MAX;
+    if (s->opts.max_depth == 0)
+        s->opts.max_depth = KSI_DEFAULT_MAX_DEPTH;
     if (pthread_mutex_init(&s->cb_lock, NULL)) {
         ksi_free(s->rule_stats);
         ksi_free(s);
@@ -370,6 +423,8 @@ static void scan_input(ks_scan *s, const char *input)
     int fd;
 
     atomic_fetch_add(&s->inputs, 1);
+    if (ksi_scan_image_input(s, input))
+        return;
     if (strcmp(input, "-") == 0) {
         ksi_scan_fd(&s->self, STDIN_FILENO, UINT64_MAX, input, chain, 1, 1);
         return;
@@ -453,11 +508,15 @@ ks_status ks_scan_run(ks_scan *s, const char *const *inputs, size_t n)
         worker_clear(&pool[i]);
     }
     /* Jobs left behind by a stop are dropped unscanned. */
-    for (ksi_job *j = queue_pop(&s->queue); j; j = queue_pop(&s->queue))
+    for (ksi_job *j = queue_pop(&s->queue); j; j = queue_pop(&s->queue)) {
         ksi_job_free(j);
+        queue_job_done(&s->queue);
+    }
     queue_destroy(&s->queue);
     ksi_free(pool);
     ksi_matcher_drain_stats(s->self.matcher, s->rule_stats);
+    ksi_layer_map_free(s->layers);
+    s->layers = NULL;
     return ksi_stopped(s) ? KS_STOPPED : KS_OK;
 }
 
@@ -465,7 +524,7 @@ ks_status ks_scan_buffer(ks_scan *s, const char *name, const void *data,
                          size_t len)
 {
     const char *chain[1] = { name };
-    ksi_entry e = { name, chain, 1, 0 };
+    ksi_entry e = { name, chain, 1, 0, 0, NULL, NULL };
 
     if (!s || !name || (!data && len))
         return KS_ERR_ARG;

@@ -12,8 +12,11 @@
 
 #include "keysift.h"
 #include "matcher.h"
+#include "sha256.h"
 
 #include <pthread.h>
+
+struct archive;
 #include <stdatomic.h>
 
 typedef enum ksi_job_kind {
@@ -28,6 +31,8 @@ typedef struct ksi_job {
     char **chain;           /* owned */
     size_t chain_len;
     unsigned flags;
+    unsigned depth;         /* archive levels around the entry */
+    struct ksi_layer *layer;    /* image layer the entry belongs to */
     unsigned char *data;    /* owned; KSI_JOB_BUFFER only */
     size_t len;
 } ksi_job;
@@ -37,6 +42,8 @@ typedef struct ksi_queue {
     pthread_mutex_t lock;
     pthread_cond_t not_empty;
     pthread_cond_t not_full;
+    pthread_cond_t idle;        /* no job queued or running */
+    size_t running;             /* jobs taken and not yet finished */
     ksi_job *head;
     ksi_job *tail;
     size_t items;
@@ -50,8 +57,55 @@ typedef struct ksi_worker {
     ksi_matcher *matcher;
     unsigned char *buf;
     size_t cap;
+    int buf_busy;               /* buf holds bytes being scanned */
     pthread_t thread;
 } ksi_worker;
+
+/*
+ * A byte source the readers pull from: a descriptor, the current entry of
+ * an archive, or memory. Every byte read is also fed to `hash` when set (a
+ * layer's digest is checked as it streams).
+ */
+typedef struct ksi_source {
+    int fd;                         /* >= 0: read(2) */
+    struct archive *outer;          /* else: archive_read_data() */
+    const unsigned char *mem;       /* else: memory */
+    size_t mem_len;
+    size_t mem_pos;
+    ksi_sha256 *hash;
+    const unsigned char *pending;   /* peeked bytes given back first */
+    size_t n_pending;
+    char error[256];                /* why the last read failed */
+} ksi_source;
+
+void ksi_source_fd(ksi_source *s, int fd);
+void ksi_source_archive(ksi_source *s, struct archive *outer);
+
+/* Reads what is left of a source (into its hash). */
+void ksi_source_drain(ksi_source *s);
+
+/* What a source is, for locations: its chain, depth, layer. */
+typedef struct ksi_read_ctx {
+    const char *input;
+    const char *const *chain;
+    size_t chain_len;
+    unsigned flags;
+    unsigned depth;             /* archive levels around the source */
+    struct ksi_layer *layer;
+    int parallel;               /* queue small archive entries */
+} ksi_read_ctx;
+
+/*
+ * Scans a source: an archive entry by entry (nested archives opened up to
+ * max_depth), anything else as plain bytes. `size` is UINT64_MAX when
+ * unknown. Returns 0, or -1 when in-memory bytes that look like an archive
+ * could not be read as one (nothing was reported; scan them as bytes).
+ */
+int ksi_read_source(ksi_worker *w, ksi_source *src, uint64_t size,
+                    const ksi_read_ctx *rc);
+
+/* Blocks until every queued job has been scanned. */
+void ksi_queue_wait_idle(ks_scan *s);
 
 struct ks_scan {
     const ks_ruleset *rules;
@@ -63,9 +117,11 @@ struct ks_scan {
     int self_ready;
     struct timespec last_progress;
     ks_rule_stats *rule_stats;      /* per rule, summed after each run */
+    struct ksi_layer_map *layers;   /* image layers seen in this run */
 
     atomic_uint_fast64_t inputs, entries, bytes, findings;
     atomic_uint_fast64_t warnings, errors, skipped;
+    atomic_uint_fast64_t images, layers_scanned, layers_reused;
 };
 
 /* Queues a job; blocks while the queue is full. Takes ownership. */
@@ -86,6 +142,9 @@ int ksi_report(ks_scan *s, ks_diag_level level, ks_status status,
                const char *input, const char *const *chain,
                size_t chain_len, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
+
+/* Hands a finding to the caller's callback. Returns nonzero to stop. */
+int ksi_emit_finding(ks_scan *s, const ks_finding *f);
 
 /* The sink that routes a matcher's output to the scan's callbacks. */
 void ksi_scan_sink(ks_scan *s, ksi_sink *sink);

@@ -167,6 +167,16 @@ ks_status ks_ruleset_add_yaml(ks_ruleset *rules, const char *name,
       const char *text, size_t len);
 
 /*
+ * Keeps compiled databases in `dir` (created if missing, mode 0700), so
+ * that the next compile of the same rules with the same Hyperscan on the
+ * same CPU loads them instead of compiling. The files hold compiled
+ * patterns only, never anything scanned. NULL (the default) disables the
+ * cache. Call before ks_ruleset_compile(). Returns KS_OK, KS_ERR_ARG or
+ * KS_ERR_NOMEM.
+ */
+ks_status ks_ruleset_set_cache_dir(ks_ruleset *rules, const char *dir);
+
+/*
  * Checks every rule and compiles all patterns into one matcher. Must be
  * called once, after the last add and before any scan; the set is immutable
  * afterwards and may be shared by any number of scans and threads.
@@ -216,6 +226,8 @@ void ks_ruleset_free(ks_ruleset *rules);
 /* Flags on a location. */
 #define KS_LOC_NESTED  0x1u     /* inside an archive found inside the input */
 #define KS_LOC_DELETED 0x2u     /* removed by a later layer of an image */
+#define KS_LOC_DIGEST_MISMATCH 0x4u /* the layer's bytes do not match its
+                                     * digest */
 
 /*
  * Where a finding is. `chain` lists the containers from the outside in: the
@@ -237,6 +249,18 @@ typedef struct ks_location {
     uint64_t column;
     uint64_t offset;
     unsigned flags;
+
+    /*
+     * Container images only; `image` is NULL otherwise. The chain then
+     * starts with the image reference and "layer N" (or "config").
+     */
+    const char *image;              /* reference, e.g. "oci:dir:1.0" */
+    const char *manifest_digest;    /* "sha256:..." */
+    const char *platform;           /* "linux/amd64", or NULL */
+    int layer_index;                /* 0-based; -1 for the config */
+    const char *layer_digest;       /* NULL for the config */
+    int deleted_by;                 /* layer that deleted the file, or -1 */
+    const char *config_field;       /* "Env[2]", ... for the config */
 } ks_location;
 
 /*
@@ -288,6 +312,9 @@ typedef struct ks_scan_stats {
     uint64_t warnings;      /* warnings reported */
     uint64_t errors;        /* errors reported */
     uint64_t skipped;       /* special files and symlinks not followed */
+    uint64_t images;        /* container images found in the inputs */
+    uint64_t layers_scanned;    /* distinct image layers read */
+    uint64_t layers_reused;     /* layer uses served by an earlier read */
 } ks_scan_stats;
 
 /*
@@ -314,6 +341,15 @@ typedef struct ks_scan_options {
      * ks_scan_rule_stats). Costs two clock reads per candidate.
      */
     int profile_rules;
+    /*
+     * Archives inside inputs (a jar in a layer, a tar.gz in a tree) are
+     * opened up to this many levels; 0 means the default, 3. An input that
+     * is itself an archive is level 1.
+     */
+    unsigned max_depth;
+    /* For image inputs: only this platform ("os/arch[/variant]"); NULL
+     * means every platform. */
+    const char *platform;
     ks_finding_fn on_finding;
     ks_diag_fn on_diag;
     ks_progress_fn on_progress;     /* called about once a second */
