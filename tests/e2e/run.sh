@@ -5,6 +5,7 @@
 #     KEYSIFT=build/keysift MAKE_FIXTURES=build/make_fixtures tests/e2e/run.sh
 #
 # Both default to the build/ directory of the checkout holding this script.
+# Cases of one area each are in suite_*.sh beside this file (see the end).
 # E2E_BIG=1 adds the 2 GiB streaming tests (they need about 3 GB of disk
 # for the file case, which is skipped when there is less).
 #
@@ -790,7 +791,23 @@ ks_wrapped() {
 
 # ---------------------------------------------------------------------------
 
+# Further suites live beside this file as suite_NAME.sh, each defining a
+# function suite_NAME that runs its cases with the helpers above (it may
+# make fixtures of its own under $tmp). They run after the core cases, in
+# name order; E2E_ONLY=NAME runs the core setup and that suite alone.
+suites=()
+for file in "$here"/suite_*.sh; do
+    [ -e "$file" ] || continue
+    # shellcheck source=/dev/null
+    . "$file"
+    suites+=("$(basename "$file" .sh)")
+done
+
 setup
+if [ -n "${E2E_ONLY:-}" ]; then
+    "suite_$E2E_ONLY"
+    summary
+fi
 test_directory
 test_archives
 test_text_output
@@ -802,4 +819,7 @@ test_hostile_dirs
 test_rules
 test_usage
 [ "$E2E_BIG" = 1 ] && test_big
+for suite in "${suites[@]}"; do
+    "$suite"
+done
 summary
