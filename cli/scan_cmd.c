@@ -21,6 +21,8 @@ static const char scan_usage[] =
     "detected from a bare path or named explicitly:\n"
     "  oci:DIR[:TAG]  docker-archive:FILE[:TAG]\n"
     "  registry-store:ROOT[/REPO[:TAG]]\n"
+    "A running process is named pid:PID (or --pid PID): its environment\n"
+    "and the files under its root directory (/proc/PID/root) are scanned.\n"
     "\n"
     "Options:\n"
     "  -f, --format FORMAT   text (default), json or jsonl\n"
@@ -35,6 +37,8 @@ static const char scan_usage[] =
     "      --show-secrets    print secrets in full (redacted by default)\n"
     "      --platform OS/ARCH  for multi-platform images, scan only this\n"
     "                        platform (default: every platform)\n"
+    "      --pid PID         scan a running process: its environment and\n"
+    "                        its root filesystem (repeatable)\n"
     "      --max-depth N     open archives inside archives this deep\n"
     "                        (default 3; an input archive is depth 1)\n"
     "  -q, --quiet           no summary and no warnings on stderr\n"
@@ -52,6 +56,8 @@ typedef struct scan_cli {
     unsigned jobs;
     unsigned max_depth;
     const char *platform;
+    char **pids;            /* "pid:N" inputs from --pid */
+    size_t n_pids;
     int show_secrets;
     int level;
     report rep;
@@ -90,11 +96,33 @@ static int parse_jobs(const char *arg, unsigned *out)
     return 0;
 }
 
+/* --pid N: the input "pid:N". Returns 0, or -1 having said why not. */
+static int add_pid(scan_cli *c, const char *arg)
+{
+    size_t len = strspn(arg, "0123456789");
+    char **grown;
+
+    if (len == 0 || arg[len] || len > 10) {
+        cli_error("--pid wants a process id such as 1234, not '%s'", arg);
+        return -1;
+    }
+    grown = realloc(c->pids, (c->n_pids + 1) * sizeof(*c->pids));
+    if (!grown || !(grown[c->n_pids] = malloc(len + 5))) {
+        if (grown)
+            c->pids = grown;
+        cli_error("out of memory");
+        return -1;
+    }
+    c->pids = grown;
+    snprintf(c->pids[c->n_pids++], len + 5, "pid:%s", arg);
+    return 0;
+}
+
 /* Returns -1 to go on, or an exit status to stop with. */
 static int parse_args(scan_cli *c, int argc, char **argv)
 {
     enum { OPT_RULES = 256, OPT_RULES_ONLY, OPT_SHOW, OPT_PLATFORM,
-           OPT_DEPTH, OPT_NO_CACHE };
+           OPT_DEPTH, OPT_NO_CACHE, OPT_PID };
     static const struct option longs[] = {
         { "format", required_argument, NULL, 'f' },
         { "output", required_argument, NULL, 'o' },
@@ -105,6 +133,7 @@ static int parse_args(scan_cli *c, int argc, char **argv)
         { "platform", required_argument, NULL, OPT_PLATFORM },
         { "max-depth", required_argument, NULL, OPT_DEPTH },
         { "no-cache", no_argument, NULL, OPT_NO_CACHE },
+        { "pid", required_argument, NULL, OPT_PID },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -152,6 +181,10 @@ static int parse_args(scan_cli *c, int argc, char **argv)
         case OPT_NO_CACHE:
             c->rules.no_cache = 1;
             break;
+        case OPT_PID:
+            if (add_pid(c, optarg) == 0)
+                break;
+            return 2;
         case OPT_DEPTH:
             if (parse_jobs(optarg, &c->max_depth) == 0)
                 break;
@@ -177,9 +210,9 @@ static int parse_args(scan_cli *c, int argc, char **argv)
             return 2;
         }
     }
-    if (optind >= argc) {
-        cli_error("nothing to scan: name a file, directory, archive or - "
-                  "(see 'keysift scan --help')");
+    if (optind >= argc && c->n_pids == 0) {
+        cli_error("nothing to scan: name a file, directory, archive, image "
+                  "or - (see 'keysift scan --help')");
         return 2;
     }
     return -1;
@@ -277,31 +310,57 @@ static int run(scan_cli *c, ks_ruleset *rules, char **inputs, size_t n)
     return c->rep.n_groups ? 1 : 0;
 }
 
+/* The inputs named on the command line, then those of --pid. */
+static char **collect_inputs(const scan_cli *c, int argc, char **argv,
+                             size_t *n)
+{
+    size_t named = (size_t)(argc - optind);
+    char **all = malloc((named + c->n_pids + 1) * sizeof(*all));
+
+    if (!all)
+        return NULL;
+    for (size_t i = 0; i < named; i++)
+        all[i] = argv[optind + (int)i];
+    for (size_t i = 0; i < c->n_pids; i++)
+        all[named + i] = c->pids[i];
+    *n = named + c->n_pids;
+    return all;
+}
+
 int cmd_scan(int argc, char **argv)
 {
     scan_cli c;
-    ks_ruleset *rules;
+    ks_ruleset *rules = NULL;
+    char **inputs = NULL;
+    size_t n_inputs = 0;
     int rc;
 
     memset(&c, 0, sizeof(c));
     c.level = LEVEL_NORMAL;
     rc = parse_args(&c, argc, argv);
-    if (rc >= 0) {
-        free(c.rules.paths);
-        return rc;
+    if (rc >= 0)
+        goto out;
+    rc = 2;
+    inputs = collect_inputs(&c, argc, argv, &n_inputs);
+    if (!inputs) {
+        cli_error("out of memory");
+        goto out;
     }
     c.rules.quiet = c.level == LEVEL_QUIET;
     rules = load_rules(&c.rules);
-    if (!rules) {
-        free(c.rules.paths);
-        return 2;
-    }
+    if (!rules)
+        goto out;
     if (c.level >= LEVEL_VERBOSE)
         fprintf(stderr, "keysift: %zu rules, rules hash %.16s\n",
                 ks_ruleset_count(rules), ks_ruleset_hash(rules));
-    rc = run(&c, rules, argv + optind, (size_t)(argc - optind));
+    rc = run(&c, rules, inputs, n_inputs);
+out:
     report_free(&c.rep);
     ks_ruleset_free(rules);
+    free(inputs);
+    for (size_t i = 0; i < c.n_pids; i++)
+        free(c.pids[i]);
+    free(c.pids);
     free(c.rules.paths);
     return rc;
 }

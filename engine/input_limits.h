@@ -72,6 +72,13 @@
 /* Containers one location can name: image, layer, archive levels. */
 #define KSI_MAX_CHAIN 24u
 
+/*
+ * Bytes of a process's environment read for pid: inputs. Linux caps the
+ * strings passed to execve at a quarter of the stack limit (2 MiB with the
+ * usual 8 MiB stack); anything past this bound is not scanned.
+ */
+#define KSI_MAX_ENVIRON (16u * 1024 * 1024)
+
 /* Directory nesting followed in a tree walk. */
 #define KSI_MAX_DIR_DEPTH 256u
 

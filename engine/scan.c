@@ -423,7 +423,7 @@ static void scan_input(ks_scan *s, const char *input)
     int fd;
 
     atomic_fetch_add(&s->inputs, 1);
-    if (ksi_scan_image_input(s, input))
+    if (ksi_scan_image_input(s, input) || ksi_scan_process_input(s, input))
         return;
     if (strcmp(input, "-") == 0) {
         ksi_scan_fd(&s->self, STDIN_FILENO, UINT64_MAX, input, chain, 1, 1);
@@ -436,7 +436,7 @@ static void scan_input(ks_scan *s, const char *input)
         return;
     }
     if (S_ISDIR(sb.st_mode)) {
-        ksi_walk(s, input);
+        ksi_walk(s, input, input);
         return;
     }
     fd = open(input, O_RDONLY | O_CLOEXEC);

@@ -157,8 +157,17 @@ static inline int ksi_stopped(ks_scan *s)
     return atomic_load_explicit(&s->stop, memory_order_relaxed);
 }
 
-/* Walks a directory input, queueing every regular file. (walk.c) */
-void ksi_walk(ks_scan *s, const char *input);
+/*
+ * Walks the directory `path` of an input, queueing every regular file.
+ * Locations are built from `path`; diagnostics name `input`. (walk.c)
+ */
+void ksi_walk(ks_scan *s, const char *input, const char *path);
+
+/*
+ * If `input` is "pid:PID", scans that process's environment and root
+ * filesystem and returns 1; returns 0 for any other input. (process.c)
+ */
+int ksi_scan_process_input(ks_scan *s, const char *input);
 
 /*
  * Scans an open descriptor: detects an archive or compressed stream by its

@@ -19,6 +19,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/vfs.h>
+#endif
 
 static int by_name(const void *a, const void *b)
 {
@@ -80,6 +83,41 @@ static char *join_path(const char *dir, const char *name)
 static void walk_dir(ks_scan *s, const char *input, int dfd,
                      const char *path, unsigned depth);
 
+/*
+ * The kernel's views of itself (/proc, /sys and the like) hold no stored
+ * files, and some of their files never end (/proc/kcore is the size of the
+ * address space), so a walk of a whole root filesystem, or of a process's
+ * root, steps over them. Returns their kind, or NULL for a real one.
+ */
+static const char *pseudo_fs(int dfd)
+{
+#ifdef __linux__
+    static const struct {
+        unsigned long magic;
+        const char *name;
+    } kinds[] = {
+        { 0x9fa0, "proc" },         { 0x62656572, "sysfs" },
+        { 0x64626720, "debugfs" },  { 0x74726163, "tracefs" },
+        { 0x73636673, "securityfs" }, { 0x27e0eb, "cgroup" },
+        { 0x63677270, "cgroup2" },  { 0xcafe4a11, "bpf" },
+        { 0x62656570, "configfs" }, { 0x6165676c, "pstore" },
+        { 0x1cd1, "devpts" },       { 0x65735543, "fusectl" },
+        { 0xde5e81e4, "efivarfs" }, { 0x42494e4d, "binfmt_misc" },
+    };
+    struct statfs sf;
+
+    if (fstatfs(dfd, &sf) != 0)
+        return NULL;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if ((unsigned long)sf.f_type == kinds[i].magic)
+            return kinds[i].name;
+    }
+#else
+    (void)dfd;
+#endif
+    return NULL;
+}
+
 static void visit(ks_scan *s, const char *input, int dfd, const char *dir,
                   const char *name, unsigned depth)
 {
@@ -137,6 +175,14 @@ static void walk_dir(ks_scan *s, const char *input, int dfd,
         close(dfd);
         return;
     }
+    if (pseudo_fs(dfd)) {
+        atomic_fetch_add(&s->skipped, 1);
+        ksi_report(s, KS_DIAG_WARNING, KS_WARN_SKIPPED, input, chain, 1,
+                   "a kernel pseudo-filesystem (%s), not stored files; "
+                   "not scanned", pseudo_fs(dfd));
+        close(dfd);
+        return;
+    }
     d = fdopendir(dfd);
     if (!d) {
         ksi_report(s, KS_DIAG_WARNING, KS_ERR_IO, input, chain, 1,
@@ -154,15 +200,17 @@ static void walk_dir(ks_scan *s, const char *input, int dfd,
     closedir(d);
 }
 
-void ksi_walk(ks_scan *s, const char *input)
+void ksi_walk(ks_scan *s, const char *input, const char *path)
 {
-    const char *chain[1] = { input };
-    int dfd = open(input, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const char *chain[1] = { path };
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
     if (dfd < 0) {
-        ksi_report(s, KS_DIAG_ERROR, KS_ERR_IO, input, chain, 1,
-                   "cannot open directory: %s", strerror(errno));
+        ksi_report(s, KS_DIAG_ERROR, errno == ENOENT ? KS_ERR_NOT_FOUND
+                                                     : KS_ERR_IO,
+                   input, chain, 1, "cannot open directory: %s",
+                   strerror(errno));
         return;
     }
-    walk_dir(s, input, dfd, input, 0);
+    walk_dir(s, input, dfd, path, 0);
 }

@@ -224,6 +224,25 @@ static void nesting_is_bounded(void **state)
     assert_int_equal(limit_warnings, 1);
 }
 
+/* /proc holds no stored files, and some of its files never end. */
+static void pseudo_filesystems_skipped(void **state)
+{
+    fixture *fx = *state;
+    ks_scan_options opts;
+    const char *inputs[1] = { "/proc/self" };
+
+    ks_scan_options_init(&opts);
+    opts.threads = 1;
+    assert_int_equal(unit_scan_paths(fx->rs, &opts, inputs, 1, &fx->r,
+                                     &fx->stats), KS_OK);
+    assert_int_equal(fx->stats.entries, 0);
+    assert_int_equal(fx->stats.skipped, 1);
+    assert_int_equal(fx->r.n_diags, 1);
+    assert_int_equal(fx->r.diags[0].level, KS_DIAG_WARNING);
+    assert_int_equal(fx->r.diags[0].status, KS_WARN_SKIPPED);
+    assert_non_null(strstr(fx->r.diags[0].message, "(proc)"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +255,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(trailing_slash_joins_cleanly, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(nesting_is_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(pseudo_filesystems_skipped, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests_name("tree walk", tests, NULL, NULL);
