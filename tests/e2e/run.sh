@@ -33,6 +33,7 @@ BIG_RSS_LIMIT_KIB=$((200 * 1024))
 
 passed=0
 failed=0
+skipped=0
 name=
 why=
 
@@ -85,7 +86,15 @@ end_case() {
     fi
 }
 
+# Records that the current case cannot run on this machine, and why.
+skip_case() {
+    skipped=$((skipped + 1))
+    printf 'skip - %s: %s\n' "$name" "$*"
+}
+
 summary() {
+    [ "$skipped" -eq 0 ] || printf '%d skipped (see the skip lines above)\n' \
+        "$skipped"
     printf '%d passed, %d failed\n' "$passed" "$failed"
     [ "$failed" -eq 0 ]
     exit $?
