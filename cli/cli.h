@@ -86,6 +86,9 @@ int rule_opts_add(rule_opts *ro, const char *path);
 
 int parse_format(const char *name, out_format *out);
 
+/* "K/N" with 0 <= K < N <= 65536. Returns 0, or -1 if malformed. */
+int parse_shard_arg(const char *arg, unsigned *k, unsigned *n);
+
 /* report.c */
 int report_add(report *r, const ks_finding *f);
 int report_add_diag(report *r, const ks_diag *d);
@@ -94,8 +97,23 @@ void report_free(report *r);
 int report_write(FILE *out, const report *r, out_format fmt,
                  int show_secrets);
 
+/* The live progress line on stderr (progress.c). */
+typedef struct progress {
+    int on;             /* drawing at all */
+    int drawn;          /* a line is on the screen */
+    double start;
+} progress;
+
+/* mode: 1 always, 0 never, -1 when stderr is a terminal. */
+void progress_init(progress *p, int mode);
+void progress_draw(progress *p, const ks_scan_stats *stats);
+/* Erases the line, before anything else is written to stderr. */
+void progress_clear(progress *p);
+
 /* Commands. Each returns the process exit status. */
 int cmd_scan(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 int cmd_rules(int argc, char **argv);
 int cmd_rules_bench(int argc, char **argv);
 

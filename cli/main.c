@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +13,16 @@ static const char usage_text[] =
     "keysift - find secrets in files, directories and container layers\n"
     "\n"
     "Usage:\n"
-    "  keysift scan [OPTIONS] INPUT...    scan files, directories, tar\n"
-    "                                     archives (plain, gzip, zstd, xz,\n"
-    "                                     bzip2) or - for standard input\n"
+    "  keysift scan [OPTIONS] INPUT...    scan files, directories, archives,\n"
+    "                                     container images (OCI layouts,\n"
+    "                                     docker save archives, registry\n"
+    "                                     stores), processes, or - for\n"
+    "                                     standard input\n"
+    "  keysift plan SOURCE...             list the unique layers of image\n"
+    "                                     sources and the images using each\n"
+    "  keysift merge FILE...              join the outputs of sharded\n"
+    "                                     scans (scan --shard K/N) into one\n"
+    "                                     report\n"
     "  keysift rules list [OPTIONS]       list the rules in use\n"
     "  keysift rules test [OPTIONS]       check every rule against its\n"
     "                                     examples and negative examples\n"
@@ -29,6 +37,7 @@ static const char usage_text[] =
     "Examples:\n"
     "  keysift scan .                         scan the current directory\n"
     "  keysift scan layer.tar.gz -f json      scan a layer, JSON report\n"
+    "  keysift scan /srv/registry             scan a registry's storage\n"
     "  docker save img | keysift scan -       scan a tar from a pipe\n"
     "  keysift scan --rules my-rules.yaml src/\n"
     "\n"
@@ -44,6 +53,25 @@ void cli_error(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+}
+
+int parse_shard_arg(const char *arg, unsigned *k, unsigned *n)
+{
+    char *end = NULL;
+    unsigned long a, b;
+
+    errno = 0;
+    a = strtoul(arg, &end, 10);
+    if (errno || end == arg || *end != '/' || arg[0] == '-')
+        return -1;
+    arg = end + 1;
+    b = strtoul(arg, &end, 10);
+    if (errno || end == arg || *end || arg[0] == '-' || b < 1 ||
+        b > 65536 || a >= b)
+        return -1;
+    *k = (unsigned)a;
+    *n = (unsigned)b;
+    return 0;
 }
 
 int parse_format(const char *name, out_format *out)
@@ -140,6 +168,10 @@ static int cmd_help(int argc, char **argv)
         return cmd_scan(2, sub);
     if (argc > 1 && strcmp(argv[1], "rules") == 0)
         return cmd_rules(2, sub);
+    if (argc > 1 && strcmp(argv[1], "plan") == 0)
+        return cmd_plan(2, sub);
+    if (argc > 1 && strcmp(argv[1], "merge") == 0)
+        return cmd_merge(2, sub);
     fputs(usage_text, stdout);
     return 0;
 }
@@ -165,6 +197,10 @@ int main(int argc, char **argv)
         return cmd_scan(argc - 1, argv + 1);
     if (strcmp(cmd, "rules") == 0)
         return cmd_rules(argc - 1, argv + 1);
+    if (strcmp(cmd, "plan") == 0)
+        return cmd_plan(argc - 1, argv + 1);
+    if (strcmp(cmd, "merge") == 0)
+        return cmd_merge(argc - 1, argv + 1);
     cli_error("unknown command '%s'; run 'keysift --help' for the list",
               cmd);
     return 2;

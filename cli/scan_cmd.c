@@ -39,6 +39,16 @@ static const char scan_usage[] =
     "                        platform (default: every platform)\n"
     "      --pid PID         scan a running process: its environment and\n"
     "                        its root filesystem (repeatable)\n"
+    "      --shard K/N       scan only shard K (0 to N-1) of N: the image\n"
+    "                        layers and configs, and the other inputs,\n"
+    "                        that fall there. The output is then records\n"
+    "                        of partial results (JSON Lines, secrets in\n"
+    "                        full) for 'keysift merge'\n"
+    "      --cache DIR       keep each image layer's results in DIR and\n"
+    "                        take them from there instead of reading the\n"
+    "                        layer again (entries hold the secrets found)\n"
+    "      --progress        draw the progress line even when stderr is\n"
+    "                        not a terminal (it is drawn on one unless -q)\n"
     "      --max-depth N     open archives inside archives this deep\n"
     "                        (default 3; an input archive is depth 1)\n"
     "  -q, --quiet           no summary and no warnings on stderr\n"
@@ -49,7 +59,30 @@ static const char scan_usage[] =
     "usage, bad rules, or an input that could not be read; the other inputs\n"
     "are still scanned and reported).\n";
 
+static const char merge_usage[] =
+    "Usage: keysift merge [OPTIONS] FILE...\n"
+    "\n"
+    "Joins the outputs of 'keysift scan --shard K/N' into one report, as\n"
+    "one scan of all their inputs would have made it: each layer's\n"
+    "findings under every image that holds it, files deleted by a layer\n"
+    "that another shard read flagged deleted, one finding per secret.\n"
+    "The rules must be those the shards used (same --rules options).\n"
+    "\n"
+    "Options:\n"
+    "  -f, --format FORMAT   text (default), json or jsonl\n"
+    "  -o, --output FILE     write the report to FILE instead of stdout\n"
+    "      --rules PATH      the --rules the shards were given (repeatable)\n"
+    "      --rules-only      as the shards had it\n"
+    "      --show-secrets    print secrets in full (redacted by default)\n"
+    "  -q, --quiet           no summary and no warnings on stderr\n"
+    "  -v, --verbose         more detail on stderr\n"
+    "  -h, --help            show this help\n"
+    "\n"
+    "Exit status: 0 nothing found, 1 findings, 2 an error (in a shard's\n"
+    "scan, or a file that is missing, damaged or made with other rules).\n";
+
 typedef struct scan_cli {
+    int merging;            /* keysift merge: inputs are records files */
     rule_opts rules;
     out_format format;
     const char *output;
@@ -58,6 +91,13 @@ typedef struct scan_cli {
     const char *platform;
     char **pids;            /* "pid:N" inputs from --pid */
     size_t n_pids;
+    unsigned shard_index, shard_count;
+    const char *cache_dir;
+    int progress_mode;      /* 1 forced, 0 off, -1 on a terminal */
+    int format_set;         /* -f was given */
+    int scan_only;          /* an option merge does not take was given */
+    FILE *records;          /* where --shard writes its records */
+    progress prog;
     int show_secrets;
     int level;
     report rep;
@@ -76,12 +116,36 @@ static int on_diag(const ks_diag *d, void *user)
     scan_cli *c = user;
 
     report_add_diag(&c->rep, d);
-    if (d->level == KS_DIAG_ERROR || c->level >= LEVEL_NORMAL)
+    if (d->level == KS_DIAG_ERROR || c->level >= LEVEL_NORMAL) {
+        progress_clear(&c->prog);
         fprintf(stderr, "keysift: %s: %s: %s\n",
                 d->level == KS_DIAG_ERROR ? "error" : "warning", d->where,
                 d->message);
+    }
     return 0;
 }
+
+static int on_progress(const ks_scan_stats *st, void *user)
+{
+    scan_cli *c = user;
+
+    progress_draw(&c->prog, st);
+    return 0;
+}
+
+static int on_record(const char *line, size_t len, void *user)
+{
+    scan_cli *c = user;
+
+    if (fwrite(line, 1, len, c->records) != len ||
+        fputc('\n', c->records) == EOF) {
+        cli_error("%s: cannot write records: %s",
+                  c->output ? c->output : "stdout", strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
 
 static int parse_jobs(const char *arg, unsigned *out)
 {
@@ -118,11 +182,38 @@ static int add_pid(scan_cli *c, const char *arg)
     return 0;
 }
 
+/* What the options say together. Returns -1 to go on, or 2. */
+static int check_args(const scan_cli *c, int argc)
+{
+    if (c->merging && (c->scan_only || c->jobs || c->platform ||
+                       c->max_depth)) {
+        cli_error("merge takes the output options only; scan options "
+                  "belong to the shards' 'keysift scan' (see 'keysift "
+                  "merge --help')");
+        return 2;
+    }
+    if (c->shard_count && c->format_set && c->format != FORMAT_JSONL) {
+        cli_error("--shard writes records for 'keysift merge', which are "
+                  "JSON Lines: leave out -f, and give -f to merge instead");
+        return 2;
+    }
+    if (optind >= argc && c->n_pids == 0) {
+        cli_error(c->merging ? "nothing to merge: name the files that "
+                               "'keysift scan --shard K/N -o FILE' wrote"
+                             : "nothing to scan: name a file, directory, "
+                               "archive, image or - (see 'keysift scan "
+                               "--help')");
+        return 2;
+    }
+    return -1;
+}
+
 /* Returns -1 to go on, or an exit status to stop with. */
 static int parse_args(scan_cli *c, int argc, char **argv)
 {
     enum { OPT_RULES = 256, OPT_RULES_ONLY, OPT_SHOW, OPT_PLATFORM,
-           OPT_DEPTH, OPT_NO_CACHE, OPT_PID };
+           OPT_DEPTH, OPT_NO_CACHE, OPT_PID, OPT_SHARD, OPT_CACHE,
+           OPT_PROGRESS };
     static const struct option longs[] = {
         { "format", required_argument, NULL, 'f' },
         { "output", required_argument, NULL, 'o' },
@@ -134,6 +225,9 @@ static int parse_args(scan_cli *c, int argc, char **argv)
         { "max-depth", required_argument, NULL, OPT_DEPTH },
         { "no-cache", no_argument, NULL, OPT_NO_CACHE },
         { "pid", required_argument, NULL, OPT_PID },
+        { "shard", required_argument, NULL, OPT_SHARD },
+        { "cache", required_argument, NULL, OPT_CACHE },
+        { "progress", no_argument, NULL, OPT_PROGRESS },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -146,6 +240,7 @@ static int parse_args(scan_cli *c, int argc, char **argv)
     while ((opt = getopt_long(argc, argv, ":f:o:j:qvh", longs, NULL)) != -1) {
         switch (opt) {
         case 'f':
+            c->format_set = 1;
             if (parse_format(optarg, &c->format) == 0)
                 break;
             cli_error("unknown format '%s' (use text, json or jsonl)",
@@ -182,9 +277,24 @@ static int parse_args(scan_cli *c, int argc, char **argv)
             c->rules.no_cache = 1;
             break;
         case OPT_PID:
+            c->scan_only = 1;
             if (add_pid(c, optarg) == 0)
                 break;
             return 2;
+        case OPT_SHARD:
+            c->scan_only = 1;
+            if (parse_shard_arg(optarg, &c->shard_index, &c->shard_count) == 0)
+                break;
+            cli_error("--shard wants K/N with 0 <= K < N, such as 0/4, not "
+                      "'%s'", optarg);
+            return 2;
+        case OPT_CACHE:
+            c->scan_only = 1;
+            c->cache_dir = optarg;
+            break;
+        case OPT_PROGRESS:
+            c->progress_mode = 1;
+            break;
         case OPT_DEPTH:
             if (parse_jobs(optarg, &c->max_depth) == 0)
                 break;
@@ -198,24 +308,19 @@ static int parse_args(scan_cli *c, int argc, char **argv)
             c->level = LEVEL_VERBOSE;
             break;
         case 'h':
-            fputs(scan_usage, stdout);
+            fputs(c->merging ? merge_usage : scan_usage, stdout);
             return 0;
         case ':':
-            cli_error("option '%s' needs a value; see 'keysift scan --help'",
-                      argv[optind - 1]);
+            cli_error("option '%s' needs a value; see 'keysift %s --help'",
+                      argv[optind - 1], c->merging ? "merge" : "scan");
             return 2;
         default:
-            cli_error("unknown option '%s'; see 'keysift scan --help'",
-                      argv[optind - 1]);
+            cli_error("unknown option '%s'; see 'keysift %s --help'",
+                      argv[optind - 1], c->merging ? "merge" : "scan");
             return 2;
         }
     }
-    if (optind >= argc && c->n_pids == 0) {
-        cli_error("nothing to scan: name a file, directory, archive, image "
-                  "or - (see 'keysift scan --help')");
-        return 2;
-    }
-    return -1;
+    return check_args(c, argc);
 }
 
 static double now_seconds(void)
@@ -226,24 +331,71 @@ static double now_seconds(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* "2 critical, 5 high": the findings by severity, worst first. */
+static void severity_counts(const report *r, char *out, size_t cap)
+{
+    size_t count[KS_SEV_CRITICAL + 1] = { 0 }, used = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < r->n_groups; i++)
+        count[r->groups[i].first->rule->severity]++;
+    for (int sev = KS_SEV_CRITICAL; sev >= KS_SEV_INFO && used < cap; sev--) {
+        if (count[sev])
+            used += (size_t)snprintf(out + used, cap - used, "%s%zu %s",
+                                     used ? ", " : "", count[sev],
+                                     ks_severity_str((ks_severity)sev));
+    }
+}
+
+static const char *plural(uint64_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
 static void print_summary(const scan_cli *c)
 {
     const report *r = &c->rep;
-    double mb = (double)r->stats.bytes / 1e6;
+    const ks_scan_stats *st = &r->stats;
+    double mb = (double)st->bytes / 1e6;
+    char sev[128];
 
-    fprintf(stderr, "keysift: %zu finding%s (%zu occurrence%s) in %llu "
-            "entries, %.1f MB in %.2f s (%.0f MB/s); %llu warning%s, %llu "
-            "error%s\n", r->n_groups, r->n_groups == 1 ? "" : "s", r->n_occ,
-            r->n_occ == 1 ? "" : "s",
-            (unsigned long long)r->stats.entries, mb, r->seconds,
+    if (c->records) {
+        fprintf(stderr, "keysift: shard %u/%u: %llu finding%s made; %llu "
+                "layer%s, config%s and input%s left to other shards; merge "
+                "the shards' outputs with 'keysift merge' for the report\n",
+                c->shard_index, c->shard_count,
+                (unsigned long long)(st->findings + st->layer_findings),
+                plural(st->findings + st->layer_findings),
+                (unsigned long long)st->units_other_shard,
+                plural(st->units_other_shard), plural(st->units_other_shard),
+                plural(st->units_other_shard));
+    } else {
+        severity_counts(r, sev, sizeof(sev));
+        fprintf(stderr, "keysift: %zu finding%s%s%s%s in %zu place%s\n",
+                r->n_groups, plural(r->n_groups), sev[0] ? " (" : "", sev,
+                sev[0] ? ")" : "", r->n_occ, plural(r->n_occ));
+    }
+    if (st->images)
+        fprintf(stderr, "keysift: %llu image%s, %llu layer%s read, %llu "
+                "from the cache, %llu more use%s of layers already read\n",
+                (unsigned long long)st->images, plural(st->images),
+                (unsigned long long)st->layers_scanned,
+                plural(st->layers_scanned),
+                (unsigned long long)st->layers_cached,
+                (unsigned long long)st->layers_reused,
+                plural(st->layers_reused));
+    fprintf(stderr, "keysift: %llu entries", (unsigned long long)st->entries);
+    if (st->stored_bytes)
+        fprintf(stderr, ", %.1f MB of layers read", st->stored_bytes / 1e6);
+    fprintf(stderr, ", %.1f MB scanned in %.2f s (%.0f MB/s); %llu "
+            "warning%s, %llu error%s\n", mb, r->seconds,
             r->seconds > 0 ? mb / r->seconds : 0.0,
-            (unsigned long long)r->stats.warnings,
-            r->stats.warnings == 1 ? "" : "s",
-            (unsigned long long)r->stats.errors,
-            r->stats.errors == 1 ? "" : "s");
+            (unsigned long long)st->warnings, plural(st->warnings),
+            (unsigned long long)st->errors, plural(st->errors));
     if (c->level >= LEVEL_VERBOSE)
-        fprintf(stderr, "keysift: %llu special files and symlinks skipped\n",
-                (unsigned long long)r->stats.skipped);
+        fprintf(stderr, "keysift: %llu special files, symlinks and "
+                "pseudo-filesystems skipped\n",
+                (unsigned long long)st->skipped);
 }
 
 static int write_report(scan_cli *c)
@@ -270,30 +422,80 @@ static int write_report(scan_cli *c)
     return rc;
 }
 
-static int run(scan_cli *c, ks_ruleset *rules, char **inputs, size_t n)
+/* With --shard, records go where the report would: -o FILE or stdout. */
+static int open_records(scan_cli *c)
+{
+    if (c->shard_count == 0)
+        return 0;
+    c->records = stdout;
+    if (c->output && !(c->records = fopen(c->output, "w"))) {
+        cli_error("%s: cannot write records: %s", c->output,
+                  strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int close_records(scan_cli *c)
+{
+    int rc = fflush(c->records) != 0 || ferror(c->records);
+
+    if (c->records != stdout)
+        rc |= fclose(c->records) != 0;
+    if (rc)
+        cli_error("%s: cannot write records", c->output ? c->output
+                                                        : "stdout");
+    return rc ? -1 : 0;
+}
+
+static ks_status scan_or_merge(scan_cli *c, ks_ruleset *rules,
+                               char **inputs, size_t n,
+                               ks_scan_stats *stats)
 {
     ks_scan_options opts;
     ks_scan *scan = NULL;
     ks_status st;
-    double start = now_seconds();
 
     ks_scan_options_init(&opts);
     opts.threads = c->jobs;
     opts.max_depth = c->max_depth;
     opts.platform = c->platform;
+    opts.shard_index = c->shard_index;
+    opts.shard_count = c->shard_count;
+    opts.cache_dir = c->cache_dir;
+    opts.on_record = c->records ? on_record : NULL;
     opts.on_finding = on_finding;
     opts.on_diag = on_diag;
+    opts.on_progress = c->prog.on ? on_progress : NULL;
     opts.user = c;
     st = ks_scan_new(rules, &opts, &scan);
-    if (st == KS_OK)
+    if (st == KS_OK && c->merging)
+        st = ks_scan_merge(scan, (const char *const *)inputs, n);
+    else if (st == KS_OK)
         st = ks_scan_run(scan, (const char *const *)inputs, n);
+    if (st == KS_OK)
+        ks_scan_get_stats(scan, stats);
+    ks_scan_free(scan);
+    return st;
+}
+
+static int run(scan_cli *c, ks_ruleset *rules, char **inputs, size_t n)
+{
+    double start = now_seconds();
+    ks_status st;
+
+    progress_init(&c->prog, c->level == LEVEL_QUIET ? 0 : c->progress_mode);
+    if (open_records(c))
+        return 2;
+    st = scan_or_merge(c, rules, inputs, n, &c->rep.stats);
+    progress_clear(&c->prog);
+    if (c->records && close_records(c) && st == KS_OK)
+        st = KS_ERR_IO;
     if (st != KS_OK) {
-        cli_error("scan failed: %s", ks_status_str(st));
-        ks_scan_free(scan);
+        cli_error("%s failed: %s", c->merging ? "merge" : "scan",
+                  ks_status_str(st));
         return 2;
     }
-    ks_scan_get_stats(scan, &c->rep.stats);
-    ks_scan_free(scan);
     c->rep.seconds = now_seconds() - start;
     c->rep.rules_hash = ks_ruleset_hash(rules);
     report_group(&c->rep);
@@ -301,13 +503,14 @@ static int run(scan_cli *c, ks_ruleset *rules, char **inputs, size_t n)
         cli_error("out of memory collecting findings");
         return 2;
     }
-    if (write_report(c))
+    if (!c->records && write_report(c))
         return 2;
     if (c->level >= LEVEL_NORMAL)
         print_summary(c);
     if (c->rep.stats.errors)
         return 2;
-    return c->rep.n_groups ? 1 : 0;
+    /* A shard's findings are judged once merged. */
+    return c->rep.n_groups && !c->records ? 1 : 0;
 }
 
 /* The inputs named on the command line, then those of --pid. */
@@ -327,7 +530,7 @@ static char **collect_inputs(const scan_cli *c, int argc, char **argv,
     return all;
 }
 
-int cmd_scan(int argc, char **argv)
+static int scan_main(int argc, char **argv, int merging)
 {
     scan_cli c;
     ks_ruleset *rules = NULL;
@@ -336,7 +539,9 @@ int cmd_scan(int argc, char **argv)
     int rc;
 
     memset(&c, 0, sizeof(c));
+    c.merging = merging;
     c.level = LEVEL_NORMAL;
+    c.progress_mode = -1;
     rc = parse_args(&c, argc, argv);
     if (rc >= 0)
         goto out;
@@ -363,4 +568,14 @@ out:
     free(c.pids);
     free(c.rules.paths);
     return rc;
+}
+
+int cmd_scan(int argc, char **argv)
+{
+    return scan_main(argc, argv, 0);
+}
+
+int cmd_merge(int argc, char **argv)
+{
+    return scan_main(argc, argv, 1);
 }

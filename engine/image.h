@@ -42,6 +42,8 @@ typedef struct ksi_layer_ref {
                          * store), or NULL */
     char *member;       /* the archive member holding it (`docker save`),
                          * links already resolved, or NULL */
+    int present;        /* stored elsewhere: set for images rebuilt from
+                         * records, whose blobs another process read */
 } ksi_layer_ref;
 
 /* One image: a manifest for one platform, its config and its layers. */

@@ -2,25 +2,33 @@
  * image_scan.c - scanning container images.
  *
  * An image input is first listed (image.c): images, each with its config
- * and its layers in order. Then, in three steps:
+ * and its layers in order. An image is made of units - its config and its
+ * layers - each named by its digest, and a unit shared by 500 images is
+ * read once. Then, in three steps:
  *
- *  1. each image's config fields (Env, Labels, Cmd, Entrypoint, history)
+ *  1. each config unit's fields (Env, Labels, Cmd, Entrypoint, history)
  *     are scanned as small entries of their own;
- *  2. each distinct layer digest is read once per run, its bytes hashed as
- *     they stream and checked against the digest; its findings are kept,
- *     not reported, and its whiteouts recorded;
- *  3. once every layer's entries are scanned, each image reports the
- *     findings of each of its layers, marked deleted when a later layer of
- *     that image whites the file out.
+ *  2. each layer unit is read, its bytes hashed as they stream and checked
+ *     against the digest, unless the results cache already holds it; its
+ *     entries go to the workers and its findings are kept, not reported,
+ *     and its whiteouts recorded; a layer whose last entry is scanned is
+ *     stored in the cache at once, so an interrupted run keeps its work;
+ *  3. once every unit is done, each image reports the findings of each of
+ *     its units, marked deleted when a later layer of that image whites
+ *     the file out.
  *
  * Step 3 waits for step 2 because whether a finding is deleted depends on
- * the image, and a layer shared by 500 images is read only once.
+ * the image. In records mode step 3 is left to ks_scan_merge(): the scan
+ * hands over the images and its units' results instead, because with
+ * sharding the layer that deletes a file may be read by another process.
  */
 #include "image_scan.h"
 
 #include "alloc.h"
 #include "image.h"
 #include "input_limits.h"
+#include "results.h"
+#include "ruleset.h"
 #include "scan.h"
 
 #include <archive.h>
@@ -29,39 +37,16 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A finding made in a layer, kept until its images are reported. */
-typedef struct kept {
-    const ks_rule_info *rule;
-    ks_confidence confidence;
-    char *secret;
-    size_t secret_len;
-    double entropy;
-    char fingerprint[33];
-    char **chain;           /* inside the layer: path, then nested paths */
-    size_t chain_len;
-    uint64_t line, column, offset;
-    unsigned flags;
-} kept;
-
-typedef struct ksi_layer {
-    char *digest;
-    kept *kept;
-    size_t n_kept, cap_kept;
-    char **deleted;         /* "dir/name" removed by a ".wh.name" */
-    size_t n_deleted, cap_deleted;
-    char **opaque;          /* "dir/" emptied by ".wh..wh..opq" */
-    size_t n_opaque, cap_opaque;
-    int read;               /* scanned (or tried) in this run */
-    int mismatch;           /* bytes did not match the digest */
-} ksi_layer;
-
+/* The units a run has met, by kind and digest: an open-addressed table. */
 struct ksi_layer_map {
-    ksi_layer **items;
-    size_t count, cap;
+    ksi_layer **slots;
+    size_t cap;                 /* a power of two, or 0 */
+    size_t count;
 };
 
 /* Layer paths are compared without a leading "./" or "/". */
@@ -74,95 +59,116 @@ static const char *norm_path(const char *p)
     return p;
 }
 
-static int push_string(char ***list, size_t *n, size_t *cap, const char *s,
-                       size_t len)
-{
-    char *copy;
-
-    if (ksi_grow(list, cap, *n + 1, sizeof(**list)))
-        return -1;
-    copy = ksi_strndup(s, len);
-    if (!copy)
-        return -1;
-    (*list)[(*n)++] = copy;
-    return 0;
-}
-
-static void free_strings(char **list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        ksi_free(list[i]);
-    ksi_free(list);
-}
-
-static void layer_free(ksi_layer *l)
-{
-    for (size_t i = 0; i < l->n_kept; i++) {
-        ksi_free(l->kept[i].secret);
-        free_strings(l->kept[i].chain, l->kept[i].chain_len);
-    }
-    ksi_free(l->kept);
-    free_strings(l->deleted, l->n_deleted);
-    free_strings(l->opaque, l->n_opaque);
-    ksi_free(l->digest);
-    ksi_free(l);
-}
-
 void ksi_layer_map_free(struct ksi_layer_map *map)
 {
     if (!map)
         return;
-    for (size_t i = 0; i < map->count; i++)
-        layer_free(map->items[i]);
-    ksi_free(map->items);
+    for (size_t i = 0; i < map->cap; i++)
+        ksi_unit_free(map->slots[i]);
+    ksi_free(map->slots);
     ksi_free(map);
 }
 
-/* ---- keeping a layer's findings and whiteouts --------------------------- */
-
-static int copy_finding(kept *k, const ks_finding *f)
+static uint64_t hash_key(ksi_unit_kind kind, const char *digest)
 {
-    const ks_location *loc = &f->location;
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
 
-    memset(k, 0, sizeof(*k));
-    k->rule = f->rule;
-    k->confidence = f->confidence;
-    k->secret = ksi_strndup(f->secret, f->secret_len);
-    k->secret_len = f->secret_len;
-    k->entropy = f->entropy;
-    snprintf(k->fingerprint, sizeof(k->fingerprint), "%s", f->fingerprint);
-    k->line = loc->line;
-    k->column = loc->column;
-    k->offset = loc->offset;
-    k->flags = loc->flags;
-    if (!k->secret)
+    for (const unsigned char *p = (const unsigned char *)digest; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return h;
+}
+
+static ksi_layer **slot_of(const struct ksi_layer_map *map,
+                           ksi_unit_kind kind, const char *digest)
+{
+    size_t i = (size_t)hash_key(kind, digest) & (map->cap - 1);
+
+    while (map->slots[i] && (map->slots[i]->kind != kind ||
+                             strcmp(map->slots[i]->digest, digest) != 0))
+        i = (i + 1) & (map->cap - 1);
+    return &map->slots[i];
+}
+
+static int map_grow(struct ksi_layer_map *map)
+{
+    struct ksi_layer_map bigger = { NULL, map->cap ? map->cap * 2 : 64, 0 };
+
+    bigger.slots = ksi_calloc(bigger.cap, sizeof(*bigger.slots));
+    if (!bigger.slots)
         return -1;
-    /* chain[0] is the layer digest; what follows is inside the layer. */
-    for (size_t i = 1; i < loc->chain_len; i++) {
-        size_t cap = k->chain_len;
+    for (size_t i = 0; i < map->cap; i++) {
+        ksi_layer *l = map->slots[i];
 
-        if (push_string(&k->chain, &k->chain_len, &cap, loc->chain[i],
-                        strlen(loc->chain[i])))
-            return -1;
+        if (l)
+            *slot_of(&bigger, l->kind, l->digest) = l;
     }
+    ksi_free(map->slots);
+    map->slots = bigger.slots;
+    map->cap = bigger.cap;
     return 0;
 }
 
+/* The unit of that kind and digest, made if new (*fresh then set). */
+static ksi_layer *unit_for(ks_scan *s, ksi_unit_kind kind,
+                           const char *digest, int *fresh)
+{
+    struct ksi_layer_map *map = s->layers;
+    ksi_layer **slot, *l;
+
+    *fresh = 0;
+    if (!map) {
+        map = ksi_calloc(1, sizeof(*map));
+        if (!map)
+            return NULL;
+        s->layers = map;
+    }
+    if ((map->count + 1) * 2 > map->cap && map_grow(map))
+        return NULL;
+    slot = slot_of(map, kind, digest);
+    if (*slot)
+        return *slot;
+    l = ksi_calloc(1, sizeof(*l));
+    if (l)
+        l->digest = ksi_strdup(digest);
+    if (!l || !l->digest) {
+        ksi_free(l);
+        return NULL;
+    }
+    l->kind = kind;
+    *slot = l;
+    map->count++;
+    *fresh = 1;
+    return l;
+}
+
+ksi_layer *ksi_unit_for(ks_scan *s, int kind, const char *digest,
+                        int *fresh)
+{
+    return unit_for(s, (ksi_unit_kind)kind, digest, fresh);
+}
+
+/* An existing unit, or NULL. */
+static ksi_layer *unit_find(const ks_scan *s, ksi_unit_kind kind,
+                            const char *digest)
+{
+    const struct ksi_layer_map *map = s->layers;
+
+    if (!map || !map->cap || !digest)
+        return NULL;
+    return *slot_of(map, kind, digest);
+}
+
+/* ---- keeping a unit's findings and whiteouts ---------------------------- */
+
 int ksi_layer_keep(ks_scan *s, ksi_layer *l, const ks_finding *f)
 {
-    kept k;
     int failed;
 
     pthread_mutex_lock(&s->cb_lock);
-    failed = copy_finding(&k, f) ||
-             ksi_grow(&l->kept, &l->cap_kept, l->n_kept + 1,
-                      sizeof(*l->kept));
-    if (!failed)
-        l->kept[l->n_kept++] = k;
+    failed = ksi_unit_keep(l, f);
     pthread_mutex_unlock(&s->cb_lock);
+    atomic_fetch_add(&s->layer_findings, 1);
     if (failed) {
-        ksi_free(k.secret);
-        free_strings(k.chain, k.chain_len);
         ksi_report(s, KS_DIAG_ERROR, KS_ERR_NOMEM, l->digest, NULL, 0,
                    "out of memory keeping a layer's findings");
         return 1;
@@ -181,19 +187,24 @@ int ksi_layer_whiteout(ks_scan *s, ksi_layer *l, const char *path)
     base = base ? base + 1 : p;
     pthread_mutex_lock(&s->cb_lock);
     if (strcmp(base, ".wh..wh..opq") == 0) {
-        failed = push_string(&l->opaque, &l->n_opaque, &l->cap_opaque, p,
-                             dir_len);
+        failed = ksi_push_string(&l->opaque, &l->n_opaque, &l->cap_opaque,
+                                 p, dir_len);
     } else {
         snprintf(joined, sizeof(joined), "%.*s%s", (int)dir_len, p,
                  base + 4);
-        failed = push_string(&l->deleted, &l->n_deleted, &l->cap_deleted,
-                             joined, strlen(joined));
+        failed = ksi_push_string(&l->deleted, &l->n_deleted,
+                                 &l->cap_deleted, joined, strlen(joined));
     }
     pthread_mutex_unlock(&s->cb_lock);
     if (failed)
         ksi_report(s, KS_DIAG_ERROR, KS_ERR_NOMEM, l->digest, NULL, 0,
                    "out of memory recording whiteouts");
     return 0;
+}
+
+void ksi_layer_failed(ksi_layer *l)
+{
+    atomic_store(&l->failed, 1);
 }
 
 /* Does layer `l` delete or hide `path` (normalised) of a lower layer? */
@@ -218,40 +229,199 @@ static int hides(const ksi_layer *l, const char *path)
     return 0;
 }
 
-/* ---- the layer map ------------------------------------------------------ */
+/* ---- sharding, the cache and records ------------------------------------ */
 
-static ksi_layer *layer_for(ks_scan *s, const char *digest, int *fresh)
+unsigned ks_shard_of(const char *key, unsigned count)
 {
-    struct ksi_layer_map *map = s->layers;
-    ksi_layer *l;
+    const char *hex = key && strncmp(key, "sha256:", 7) == 0 ? key + 7
+                                                             : NULL;
+    uint64_t h = 0;
 
-    *fresh = 0;
-    if (!map) {
-        map = ksi_calloc(1, sizeof(*map));
-        if (!map)
-            return NULL;
-        s->layers = map;
+    if (count <= 1 || !key)
+        return 0;
+    /* A digest is already uniform: its first 16 hex digits will do. */
+    if (hex && strspn(hex, "0123456789abcdef") >= 16) {
+        for (int i = 0; i < 16; i++)
+            h = h << 4 | (uint64_t)(hex[i] <= '9' ? hex[i] - '0'
+                                                  : hex[i] - 'a' + 10);
+        return (unsigned)(h % count);
     }
-    for (size_t i = 0; i < map->count; i++) {
-        if (strcmp(map->items[i]->digest, digest) == 0)
-            return map->items[i];
-    }
-    if (ksi_grow(&map->items, &map->cap, map->count + 1,
-                 sizeof(*map->items)))
-        return NULL;
-    l = ksi_calloc(1, sizeof(*l));
-    if (l)
-        l->digest = ksi_strdup(digest);
-    if (!l || !l->digest) {
-        ksi_free(l);
-        return NULL;
-    }
-    map->items[map->count++] = l;
-    *fresh = 1;
-    return l;
+    h = 1469598103934665603ull;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return (unsigned)(h % count);
 }
 
-/* ---- reading a layer ---------------------------------------------------- */
+int ksi_in_shard(const ks_scan *s, const char *key)
+{
+    return s->opts.shard_count <= 1 ||
+           ks_shard_of(key, s->opts.shard_count) == s->opts.shard_index;
+}
+
+/* What a cache entry's results depend on besides the layer's bytes. */
+static void cache_key(const ks_scan *s, char *out, size_t cap)
+{
+    snprintf(out, cap, "%.32s-d%u", ks_ruleset_hash(s->rules),
+             s->opts.max_depth);
+}
+
+/* Hands one record to the caller. Consumes `rec`. */
+static int emit_record(ks_scan *s, json_t *rec)
+{
+    char *line = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+    int stop;
+
+    json_decref(rec);
+    if (!line) {
+        ksi_report(s, KS_DIAG_ERROR, KS_ERR_NOMEM, "records", NULL, 0,
+                   "out of memory writing a record");
+        return 1;
+    }
+    pthread_mutex_lock(&s->cb_lock);
+    stop = s->opts.on_record(line, strlen(line), s->opts.user);
+    pthread_mutex_unlock(&s->cb_lock);
+    free(line);
+    if (stop)
+        atomic_store(&s->stop, 1);
+    return stop;
+}
+
+static json_t *opt_string(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+void ksi_records_begin(ks_scan *s, const char *const *inputs, size_t n)
+{
+    json_t *names = json_array();
+    json_t *shard = s->opts.shard_count > 1
+                        ? json_pack("[i, i]", (int)s->opts.shard_index,
+                                    (int)s->opts.shard_count)
+                        : json_null();
+
+    for (size_t i = 0; names && i < n; i++)
+        json_array_append_new(names, ksi_json_of_bytes(inputs[i],
+                                                       strlen(inputs[i])));
+    emit_record(s, json_pack("{s:s, s:i, s:s, s:s, s:i, s:o, s:o}",
+                             "record", "header", "keysift_records", 1,
+                             "version", KS_VERSION, "rules_hash",
+                             ks_ruleset_hash(s->rules), "max_depth",
+                             (int)s->opts.max_depth, "shard", shard,
+                             "inputs", names));
+}
+
+void ksi_records_end(ks_scan *s)
+{
+    ks_scan_stats st;
+
+    ks_scan_get_stats(s, &st);
+    emit_record(s, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                             "s:I, s:I}",
+                             "record", "summary",
+                             "entries", (json_int_t)st.entries,
+                             "bytes", (json_int_t)st.bytes,
+                             "skipped", (json_int_t)st.skipped,
+                             "layers_scanned",
+                             (json_int_t)st.layers_scanned,
+                             "layers_reused", (json_int_t)st.layers_reused,
+                             "layers_cached", (json_int_t)st.layers_cached,
+                             "units_other_shard",
+                             (json_int_t)st.units_other_shard,
+                             "stored_bytes", (json_int_t)st.stored_bytes,
+                             "stored_total", (json_int_t)st.stored_total));
+}
+
+int ksi_record_finding(ks_scan *s, const ks_finding *f)
+{
+    const ks_location *loc = &f->location;
+    json_t *chain = json_array();
+
+    for (size_t i = 0; chain && i < loc->chain_len; i++)
+        json_array_append_new(chain, ksi_json_of_bytes(loc->chain[i],
+                                                       strlen(loc->chain[i])));
+    return emit_record(s, json_pack(
+        "{s:s, s:o, s:s, s:s, s:o, s:f, s:s, s:o, s:I, s:I, s:I, s:i}",
+        "record", "finding",
+        "input", ksi_json_of_bytes(loc->input, strlen(loc->input)),
+        "rule", f->rule->id,
+        "confidence", ks_confidence_str(f->confidence),
+        "secret", ksi_json_of_bytes(f->secret, f->secret_len),
+        "entropy", f->entropy, "fingerprint", f->fingerprint,
+        "chain", chain, "line", (json_int_t)loc->line,
+        "column", (json_int_t)loc->column,
+        "offset", (json_int_t)loc->offset, "flags", (int)loc->flags));
+}
+
+void ksi_record_diag(ks_scan *s, const ks_diag *d)
+{
+    emit_record(s, json_pack("{s:s, s:s, s:i, s:o, s:o, s:o}",
+                             "record", "diagnostic",
+                             "level", d->level == KS_DIAG_ERROR ? "error"
+                                                                : "warning",
+                             "status", (int)d->status,
+                             "input", ksi_json_of_bytes(d->input,
+                                                        strlen(d->input)),
+                             "where", ksi_json_of_bytes(d->where,
+                                                        strlen(d->where)),
+                             "message", ksi_json_of_bytes(d->message,
+                                                          strlen(d->message))));
+}
+
+static int layer_present(const ksi_layer_ref *r)
+{
+    return r->blob_path || r->member || r->present;
+}
+
+static json_t *image_record(const char *input, const ksi_image *img)
+{
+    json_t *layers = json_array();
+
+    for (size_t i = 0; layers && i < img->n_layers; i++) {
+        const ksi_layer_ref *r = &img->layers[i];
+
+        json_array_append_new(layers, json_pack(
+            "{s:o, s:o, s:I, s:b}", "digest", opt_string(r->digest),
+            "media_type", opt_string(r->media_type),
+            "size", (json_int_t)r->size, "present", layer_present(r)));
+    }
+    return json_pack("{s:s, s:o, s:s, s:o, s:o, s:o, s:o}",
+                     "record", "image",
+                     "input", ksi_json_of_bytes(input, strlen(input)),
+                     "reference", img->reference,
+                     "manifest_digest", opt_string(img->manifest_digest),
+                     "platform", opt_string(img->platform),
+                     "config_digest", opt_string(img->config_digest),
+                     "layers", layers);
+}
+
+/* ---- reading a unit ----------------------------------------------------- */
+
+/* A unit is done: count it, and keep a sound layer's results on disk. */
+static void unit_finish(ks_scan *s, ksi_layer *l)
+{
+    l->have = 1;
+    if (l->kind != KSI_UNIT_LAYER)
+        return;
+    atomic_fetch_add(&s->layers_done, 1);
+    if (s->opts.cache_dir && !l->cached && !l->mismatch &&
+        !atomic_load(&l->failed) && !ksi_stopped(s)) {
+        char key[64];
+
+        cache_key(s, key, sizeof(key));
+        ksi_cache_put(s->opts.cache_dir, key, l);
+    }
+}
+
+void ksi_layer_hold(ksi_layer *l)
+{
+    atomic_fetch_add(&l->pending, 1);
+}
+
+void ksi_layer_release(ks_scan *s, ksi_layer *l)
+{
+    if (atomic_fetch_sub(&l->pending, 1) == 1)
+        unit_finish(s, l);
+}
 
 static void check_digest(ks_scan *s, ksi_layer *l, ksi_sha256 *hash,
                          const char *ref, size_t index)
@@ -269,30 +439,6 @@ static void check_digest(ks_scan *s, ksi_layer *l, ksi_sha256 *hash,
                "layer %zu (%s): bytes do not match the digest (they hash "
                "to sha256:%s); scanned anyway, findings flagged "
                "digest_mismatch", index, l->digest, hex);
-}
-
-static void read_blob_file(ks_scan *s, ksi_layer *l, const char *path,
-                           const char *ref, size_t index)
-{
-    const char *chain[1] = { l->digest };
-    ksi_read_ctx rc = { ref, chain, 1, 0, 0, l, 1 };
-    ksi_sha256 hash;
-    ksi_source src;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    if (fd < 0) {
-        ksi_report(s, KS_DIAG_ERROR, KS_ERR_IO, ref, NULL, 0,
-                   "layer %zu (%s): cannot open %s: %s", index, l->digest,
-                   path, strerror(errno));
-        return;
-    }
-    ksi_sha256_init(&hash);
-    ksi_source_fd(&src, fd);
-    src.hash = &hash;
-    ksi_read_source(&s->self, &src, UINT64_MAX, &rc);
-    ksi_source_drain(&src);
-    close(fd);
-    check_digest(s, l, &hash, ref, index);
 }
 
 /* Finds `member` in a tar archive; leaves `a` positioned on its data. */
@@ -318,87 +464,138 @@ fail:
     return NULL;
 }
 
-static void read_blob_member(ks_scan *s, ksi_layer *l, const char *file,
-                             const char *member, const char *ref,
-                             size_t index)
+/* Streams a layer's blob through the reader, hashing it on the way. */
+static void read_blob(ks_scan *s, ksi_layer *l, const char *source_file,
+                      const ksi_layer_ref *ref, const char *image_ref,
+                      size_t index)
 {
     const char *chain[1] = { l->digest };
-    ksi_read_ctx rc = { ref, chain, 1, 0, 0, l, 1 };
-    struct archive *outer = open_member(file, member);
+    ksi_read_ctx rc = { image_ref, chain, 1, 0, 0, l, 1 };
+    struct archive *outer = NULL;
     ksi_sha256 hash;
     ksi_source src;
+    int fd = -1;
 
-    if (!outer) {
-        ksi_report(s, KS_DIAG_ERROR, KS_ERR_ARCHIVE, ref, NULL, 0,
-                   "layer %zu (%s): member %s not found in %s", index,
-                   l->digest, member, file);
-        return;
+    if (ref->blob_path) {
+        fd = open(ref->blob_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            ksi_layer_failed(l);
+            ksi_report(s, KS_DIAG_ERROR, KS_ERR_IO, image_ref, NULL, 0,
+                       "layer %zu (%s): cannot open %s: %s", index,
+                       l->digest, ref->blob_path, strerror(errno));
+            return;
+        }
+        ksi_source_fd(&src, fd);
+    } else {
+        outer = open_member(source_file, ref->member);
+        if (!outer) {
+            ksi_layer_failed(l);
+            ksi_report(s, KS_DIAG_ERROR, KS_ERR_ARCHIVE, image_ref, NULL, 0,
+                       "layer %zu (%s): member %s not found in %s", index,
+                       l->digest, ref->member, source_file);
+            return;
+        }
+        ksi_source_archive(&src, outer);
     }
     ksi_sha256_init(&hash);
-    ksi_source_archive(&src, outer);
     src.hash = &hash;
+    src.counter = &s->stored_bytes;
     ksi_read_source(&s->self, &src, UINT64_MAX, &rc);
     ksi_source_drain(&src);
+    if (fd >= 0)
+        close(fd);
     archive_read_free(outer);
-    check_digest(s, l, &hash, ref, index);
+    check_digest(s, l, &hash, image_ref, index);
 }
 
-/* Reads the layer unless this run already has. */
+/* Takes a layer's results from the cache, or reads it. */
 static void read_layer(ks_scan *s, const char *source_file,
                        const ksi_image *img, size_t index)
 {
     const ksi_layer_ref *ref = &img->layers[index];
+    ksi_layer *l = unit_find(s, KSI_UNIT_LAYER, ref->digest);
+    char key[64];
+
+    if (!l || l->have || !l->claimed || atomic_load(&l->pending))
+        return;
+    if (s->opts.cache_dir) {
+        cache_key(s, key, sizeof(key));
+        if (ksi_cache_get(s->opts.cache_dir, key, l, s->rules)) {
+            l->cached = 1;
+            atomic_fetch_add(&s->layers_cached, 1);
+            atomic_fetch_add(&s->layer_findings, l->n_kept);
+            atomic_fetch_sub(&s->stored_total, ref->size);
+            unit_finish(s, l);
+            return;
+        }
+    }
+    atomic_fetch_add(&s->layers_scanned, 1);
+    atomic_store(&l->pending, 1);
+    read_blob(s, l, source_file, ref, img->reference, index);
+    ksi_layer_release(s, l);
+}
+
+/*
+ * Claims the units of an image that this run must read: the ones of this
+ * shard that no earlier image claimed. Counts layer uses served by an
+ * earlier claim, and units left to other shards.
+ */
+static void claim_units(ks_scan *s, const ksi_image *img)
+{
     ksi_layer *l;
     int fresh;
 
-    if (!ref->digest) {
-        ksi_report(s, KS_DIAG_ERROR, KS_ERR_ARCHIVE, img->reference, NULL,
-                   0, "layer %zu has no digest; not scanned", index);
-        return;
+    if (img->config_digest) {
+        l = unit_for(s, KSI_UNIT_CONFIG, img->config_digest, &fresh);
+        if (l && fresh && ksi_in_shard(s, l->digest))
+            l->claimed = 1;
+        else if (l && fresh)
+            atomic_fetch_add(&s->units_other_shard, 1);
     }
-    l = layer_for(s, ref->digest, &fresh);
-    if (!l) {
-        ksi_report(s, KS_DIAG_ERROR, KS_ERR_NOMEM, img->reference, NULL, 0,
-                   "out of memory");
-        return;
+    for (size_t i = 0; i < img->n_layers; i++) {
+        const ksi_layer_ref *ref = &img->layers[i];
+
+        if (!ref->digest) {
+            ksi_report(s, KS_DIAG_ERROR, KS_ERR_ARCHIVE, img->reference,
+                       NULL, 0, "layer %zu has no digest; not scanned", i);
+            continue;
+        }
+        l = unit_for(s, KSI_UNIT_LAYER, ref->digest, &fresh);
+        if (!l) {
+            ksi_report(s, KS_DIAG_ERROR, KS_ERR_NOMEM, img->reference, NULL,
+                       0, "out of memory");
+            continue;
+        }
+        if (!fresh) {
+            if (l->claimed)
+                atomic_fetch_add(&s->layers_reused, 1);
+            continue;
+        }
+        /* A missing or foreign blob was reported when the image was
+         * listed. */
+        if (!ksi_in_shard(s, l->digest))
+            atomic_fetch_add(&s->units_other_shard, 1);
+        else if (layer_present(ref)) {
+            l->claimed = 1;
+            atomic_fetch_add(&s->layers_total, 1);
+            atomic_fetch_add(&s->stored_total, ref->size);
+        }
     }
-    if (!fresh && l->read) {
-        atomic_fetch_add(&s->layers_reused, 1);
-        return;
-    }
-    l->read = 1;
-    /* A missing or foreign blob was reported when the image was listed. */
-    if (!ref->blob_path && !ref->member)
-        return;
-    atomic_fetch_add(&s->layers_scanned, 1);
-    if (ref->blob_path)
-        read_blob_file(s, l, ref->blob_path, img->reference, index);
-    else
-        read_blob_member(s, l, source_file, ref->member, img->reference,
-                         index);
 }
 
 /* ---- the config --------------------------------------------------------- */
 
-static void scan_field(ks_scan *s, const ksi_image *img, const char *field,
-                       const char *text, size_t len)
+static void scan_field(ks_scan *s, const ksi_image *img, ksi_layer *unit,
+                       const char *field, const char *text, size_t len)
 {
-    const char *chain[3] = { img->reference, "config", field };
-    ks_location loc;
-    ksi_entry e = { img->reference, chain, 3, 0, 0, NULL, &loc };
+    const char *chain[2] = { unit->digest, field };
+    ksi_entry e = { img->reference, chain, 2, 0, 0, unit, NULL };
 
-    memset(&loc, 0, sizeof(loc));
-    loc.image = img->reference;
-    loc.manifest_digest = img->manifest_digest;
-    loc.platform = img->platform;
-    loc.layer_index = -1;
-    loc.deleted_by = -1;
-    loc.config_field = field;
     ksi_scan_memory(&s->self, &e, (const unsigned char *)text, len);
 }
 
-static void scan_strings(ks_scan *s, const ksi_image *img, const char *name,
-                         json_t *array)
+static void scan_strings(ks_scan *s, const ksi_image *img, ksi_layer *unit,
+                         const char *name, json_t *array)
 {
     char field[64];
     size_t i;
@@ -408,14 +605,14 @@ static void scan_strings(ks_scan *s, const ksi_image *img, const char *name,
         if (!json_is_string(v))
             continue;
         snprintf(field, sizeof(field), "%s[%zu]", name, i);
-        scan_field(s, img, field, json_string_value(v),
+        scan_field(s, img, unit, field, json_string_value(v),
                    json_string_length(v));
     }
 }
 
 /* Cmd and Entrypoint are scanned as the one command line they form. */
-static void scan_command(ks_scan *s, const ksi_image *img, const char *name,
-                         json_t *array)
+static void scan_command(ks_scan *s, const ksi_image *img, ksi_layer *unit,
+                         const char *name, json_t *array)
 {
     char *line = NULL;
     size_t len = 0, i;
@@ -436,36 +633,41 @@ static void scan_command(ks_scan *s, const ksi_image *img, const char *name,
         line[len] = '\0';
     }
     if (line)
-        scan_field(s, img, name, line, len);
+        scan_field(s, img, unit, name, line, len);
     ksi_free(line);
 }
 
 static void scan_config(ks_scan *s, const ksi_image *img)
 {
+    ksi_layer *unit = unit_find(s, KSI_UNIT_CONFIG, img->config_digest);
     json_error_t err;
     json_t *root, *cfg, *history, *labels, *v;
     const char *key;
     char field[KSI_MAX_PATH];
     size_t i;
 
+    if (!unit || !unit->claimed || unit->have)
+        return;
     root = json_loadb((const char *)img->config, img->config_len, 0, &err);
     if (!json_is_object(root)) {
         ksi_report(s, KS_DIAG_ERROR, KS_ERR_ARCHIVE, img->reference, NULL, 0,
-                   "config %s is not a JSON object: %s",
-                   img->config_digest ? img->config_digest : "", err.text);
+                   "config %s is not a JSON object: %s", unit->digest,
+                   err.text);
         json_decref(root);
+        unit_finish(s, unit);
         return;
     }
     cfg = json_object_get(root, "config");
-    scan_strings(s, img, "Env", json_object_get(cfg, "Env"));
-    scan_command(s, img, "Cmd", json_object_get(cfg, "Cmd"));
-    scan_command(s, img, "Entrypoint", json_object_get(cfg, "Entrypoint"));
+    scan_strings(s, img, unit, "Env", json_object_get(cfg, "Env"));
+    scan_command(s, img, unit, "Cmd", json_object_get(cfg, "Cmd"));
+    scan_command(s, img, unit, "Entrypoint",
+                 json_object_get(cfg, "Entrypoint"));
     labels = json_object_get(cfg, "Labels");
     json_object_foreach(labels, key, v) {
         if (!json_is_string(v))
             continue;
         snprintf(field, sizeof(field), "Labels[%s]", key);
-        scan_field(s, img, field, json_string_value(v),
+        scan_field(s, img, unit, field, json_string_value(v),
                    json_string_length(v));
     }
     history = json_object_get(root, "history");
@@ -475,43 +677,42 @@ static void scan_config(ks_scan *s, const ksi_image *img)
         if (!json_is_string(by))
             continue;
         snprintf(field, sizeof(field), "history[%zu].created_by", i);
-        scan_field(s, img, field, json_string_value(by),
+        scan_field(s, img, unit, field, json_string_value(by),
                    json_string_length(by));
     }
     json_decref(root);
+    unit_finish(s, unit);
 }
 
-/* ---- reporting an image's layers ---------------------------------------- */
+/* ---- reporting an image ------------------------------------------------- */
 
-static int deleted_by(ks_scan *s, const ksi_image *img, size_t index,
+static int deleted_by(const ks_scan *s, const ksi_image *img, size_t index,
                       const char *path)
 {
     const char *p = norm_path(path);
 
     for (size_t m = index + 1; m < img->n_layers; m++) {
-        int fresh;
-        const ksi_layer *later;
+        const ksi_layer *later = unit_find(s, KSI_UNIT_LAYER,
+                                           img->layers[m].digest);
 
-        if (!img->layers[m].digest)
-            continue;
-        later = layer_for(s, img->layers[m].digest, &fresh);
         if (later && hides(later, p))
             return (int)m;
     }
     return -1;
 }
 
-static int report_kept(ks_scan *s, const ksi_image *img,
-                       size_t index, const ksi_layer *l, const kept *k)
+/* Reports a kept finding of `unit`, layer `index` of img (-1: config). */
+static int report_kept(ks_scan *s, const ksi_image *img, int index,
+                       const ksi_layer *unit, const ksi_kept *k)
 {
     const char *chain[KSI_MAX_CHAIN];
     char layer_name[48];
     ks_finding f;
     size_t n = 0;
 
-    snprintf(layer_name, sizeof(layer_name), "layer %zu", index);
+    snprintf(layer_name, sizeof(layer_name), "layer %d", index);
     chain[n++] = img->reference;
-    chain[n++] = layer_name;
+    chain[n++] = index < 0 ? "config" : layer_name;
     for (size_t i = 0; i < k->chain_len && n < KSI_MAX_CHAIN; i++)
         chain[n++] = k->chain[i];
 
@@ -522,7 +723,6 @@ static int report_kept(ks_scan *s, const ksi_image *img,
     f.secret_len = k->secret_len;
     f.entropy = k->entropy;
     f.fingerprint = k->fingerprint;
-    /* Like config findings, a layer's are named by the image they are in. */
     f.location.input = img->reference;
     f.location.chain = chain;
     f.location.chain_len = n;
@@ -530,32 +730,64 @@ static int report_kept(ks_scan *s, const ksi_image *img,
     f.location.line = k->line;
     f.location.column = k->column;
     f.location.offset = k->offset;
-    f.location.flags = k->flags | (l->mismatch ? KS_LOC_DIGEST_MISMATCH : 0);
+    f.location.flags = k->flags;
     f.location.image = img->reference;
     f.location.manifest_digest = img->manifest_digest;
     f.location.platform = img->platform;
-    f.location.layer_index = (int)index;
-    f.location.layer_digest = l->digest;
-    f.location.deleted_by = k->chain_len ? deleted_by(s, img, index,
-                                                      k->chain[0])
-                                         : -1;
-    if (f.location.deleted_by >= 0)
-        f.location.flags |= KS_LOC_DELETED;
+    f.location.layer_index = index;
+    f.location.deleted_by = -1;
+    if (index < 0) {
+        f.location.config_field = n > 2 ? chain[2] : NULL;
+    } else {
+        f.location.layer_digest = unit->digest;
+        if (unit->mismatch)
+            f.location.flags |= KS_LOC_DIGEST_MISMATCH;
+        if (k->chain_len)
+            f.location.deleted_by = deleted_by(s, img, (size_t)index,
+                                               k->chain[0]);
+        if (f.location.deleted_by >= 0)
+            f.location.flags |= KS_LOC_DELETED;
+    }
     return ksi_emit_finding(s, &f);
 }
 
-static void report_image(ks_scan *s, const ksi_image *img)
+static int report_unit(ks_scan *s, const ksi_image *img, int index,
+                       const ksi_layer *unit)
 {
-    for (size_t i = 0; i < img->n_layers && !ksi_stopped(s); i++) {
-        const ksi_layer *l;
-        int fresh;
+    for (size_t k = 0; unit && unit->have && k < unit->n_kept; k++) {
+        if (report_kept(s, img, index, unit, &unit->kept[k]))
+            return 1;
+    }
+    return 0;
+}
 
-        if (!img->layers[i].digest)
-            continue;
-        l = layer_for(s, img->layers[i].digest, &fresh);
-        for (size_t k = 0; l && k < l->n_kept; k++) {
-            if (report_kept(s, img, i, l, &l->kept[k]))
-                return;
+void ksi_report_image(ks_scan *s, const ksi_image *img)
+{
+    if (report_unit(s, img, -1, unit_find(s, KSI_UNIT_CONFIG,
+                                          img->config_digest)))
+        return;
+    for (size_t i = 0; i < img->n_layers && !ksi_stopped(s); i++) {
+        if (report_unit(s, img, (int)i, unit_find(s, KSI_UNIT_LAYER,
+                                                  img->layers[i].digest)))
+            return;
+    }
+}
+
+/* Records mode: the results of every unit this input completed. */
+static void record_units(ks_scan *s, const ksi_image_list *list)
+{
+    for (size_t i = 0; i < list->count && !ksi_stopped(s); i++) {
+        const ksi_image *img = &list->items[i];
+        ksi_layer *u = unit_find(s, KSI_UNIT_CONFIG, img->config_digest);
+
+        for (size_t k = 0; k <= img->n_layers; k++) {
+            if (u && u->claimed && u->have && !u->recorded) {
+                u->recorded = 1;
+                emit_record(s, ksi_unit_json(u));
+            }
+            u = k < img->n_layers ? unit_find(s, KSI_UNIT_LAYER,
+                                              img->layers[k].digest)
+                                  : NULL;
         }
     }
 }
@@ -672,50 +904,71 @@ static int parse_input(const char *input, image_input *in)
     return in->path ? 1 : -1;
 }
 
-static ks_status list_images(ks_scan *s, const image_input *in,
-                             ksi_image_list *list)
+static void input_clear(image_input *in)
 {
-    const char *platform = s->opts.platform;
+    ksi_free(in->path);
+    ksi_free(in->repo);
+    ksi_free(in->tag);
+}
 
+/*
+ * Lists the images of an image input into `list`. Returns 1 if `input` is
+ * an image source (problems reported), 0 if it is not one.
+ */
+static int list_input(ks_scan *s, const char *input, image_input *in,
+                      ksi_image_list *list)
+{
+    const char *chain[1] = { input };
+    const char *platform = s->opts.platform;
+    int kind = parse_input(input, in);
+    ks_status st = KS_OK;
+
+    if (kind <= 0) {
+        if (kind < 0)
+            ksi_report(s, KS_DIAG_ERROR, KS_ERR_NOT_FOUND, input, chain, 1,
+                       "no image source there: the path after the prefix "
+                       "must be an OCI layout directory (oci:), a docker "
+                       "save archive (docker-archive:) or a registry store "
+                       "root (registry-store:)");
+        return kind < 0;
+    }
     switch (in->kind) {
     case KSI_IMAGE_OCI_DIR:
-        return ksi_images_oci(in->path, in->tag, platform, list,
-                              on_list_diag, s);
+        st = ksi_images_oci(in->path, in->tag, platform, list, on_list_diag,
+                            s);
+        break;
     case KSI_IMAGE_REGISTRY_STORE:
-        return ksi_images_registry_store(in->path, in->repo, in->tag,
-                                         platform, list, on_list_diag, s);
+        st = ksi_images_registry_store(in->path, in->repo, in->tag,
+                                       platform, list, on_list_diag, s);
+        break;
     case KSI_IMAGE_DOCKER_ARCHIVE:
     case KSI_IMAGE_OCI_ARCHIVE:
-        return ksi_images_docker_archive(in->path, in->tag, platform, list,
-                                         on_list_diag, s);
+        st = ksi_images_docker_archive(in->path, in->tag, platform, list,
+                                       on_list_diag, s);
+        break;
     case KSI_IMAGE_NONE:
         break;
     }
-    return KS_ERR_ARG;
+    if (st == KS_ERR_NOMEM)
+        ksi_report(s, KS_DIAG_ERROR, KS_ERR_NOMEM, input, chain, 1,
+                   "out of memory listing images");
+    return 1;
 }
 
 int ksi_scan_image_input(ks_scan *s, const char *input)
 {
-    const char *chain[1] = { input };
     ksi_image_list list = { 0 };
     image_input in;
-    int kind = parse_input(input, &in);
 
-    if (kind == 0)
+    if (!list_input(s, input, &in, &list)) {
+        input_clear(&in);
         return 0;
-    if (kind < 0) {
-        ksi_report(s, KS_DIAG_ERROR, KS_ERR_NOT_FOUND, input, chain, 1,
-                   "no image source there: the path after the prefix must "
-                   "be an OCI layout directory (oci:), a docker save "
-                   "archive (docker-archive:) or a registry store root "
-                   "(registry-store:)");
-        goto out;
     }
-    if (list_images(s, &in, &list) == KS_ERR_NOMEM)
-        ksi_report(s, KS_DIAG_ERROR, KS_ERR_NOMEM, input, chain, 1,
-                   "out of memory listing images");
     atomic_fetch_add(&s->images, list.count);
-
+    for (size_t i = 0; i < list.count && s->opts.on_record; i++)
+        emit_record(s, image_record(input, &list.items[i]));
+    for (size_t i = 0; i < list.count; i++)
+        claim_units(s, &list.items[i]);
     for (size_t i = 0; i < list.count && !ksi_stopped(s); i++)
         scan_config(s, &list.items[i]);
     for (size_t i = 0; i < list.count && !ksi_stopped(s); i++) {
@@ -723,12 +976,66 @@ int ksi_scan_image_input(ks_scan *s, const char *input)
             read_layer(s, in.path, &list.items[i], k);
     }
     ksi_queue_wait_idle(s);
-    for (size_t i = 0; i < list.count && !ksi_stopped(s); i++)
-        report_image(s, &list.items[i]);
-out:
+    if (s->opts.on_record)
+        record_units(s, &list);
+    for (size_t i = 0; i < list.count && !ksi_stopped(s) &&
+                       !s->opts.on_record; i++)
+        ksi_report_image(s, &list.items[i]);
     ksi_image_list_free(&list);
-    ksi_free(in.path);
-    ksi_free(in.repo);
-    ksi_free(in.tag);
+    input_clear(&in);
     return 1;
+}
+
+/* ---- listing ------------------------------------------------------------ */
+
+static int list_one(ks_scan *s, const char *input, const ksi_image *img,
+                    ks_image_fn on_image)
+{
+    ks_layer_info *layers = ksi_calloc(img->n_layers + 1, sizeof(*layers));
+    ks_image_info info;
+    int stop;
+
+    if (!layers)
+        return 1;
+    for (size_t i = 0; i < img->n_layers; i++) {
+        const ksi_layer_ref *r = &img->layers[i];
+
+        layers[i] = (ks_layer_info){ r->digest, r->media_type, r->size,
+                                     layer_present(r) };
+    }
+    info = (ks_image_info){ input, img->reference, img->manifest_digest,
+                            img->platform, img->config_digest,
+                            img->config_len, layers, img->n_layers };
+    pthread_mutex_lock(&s->cb_lock);
+    stop = on_image(&info, s->opts.user);
+    pthread_mutex_unlock(&s->cb_lock);
+    ksi_free(layers);
+    return stop;
+}
+
+ks_status ks_scan_list_images(ks_scan *s, const char *const *inputs,
+                              size_t n, ks_image_fn on_image)
+{
+    if (!s || !on_image || (!inputs && n))
+        return KS_ERR_ARG;
+    for (size_t i = 0; i < n && !ksi_stopped(s); i++) {
+        const char *chain[1] = { inputs[i] };
+        ksi_image_list list = { 0 };
+        image_input in;
+
+        atomic_fetch_add(&s->inputs, 1);
+        if (!list_input(s, inputs[i], &in, &list))
+            ksi_report(s, KS_DIAG_WARNING, KS_WARN_SKIPPED, inputs[i],
+                       chain, 1, "not a container image source (an OCI "
+                       "layout, a docker save archive or a registry "
+                       "store); nothing to list");
+        atomic_fetch_add(&s->images, list.count);
+        for (size_t k = 0; k < list.count; k++) {
+            if (list_one(s, inputs[i], &list.items[k], on_image))
+                atomic_store(&s->stop, 1);
+        }
+        ksi_image_list_free(&list);
+        input_clear(&in);
+    }
+    return ksi_stopped(s) ? KS_STOPPED : KS_OK;
 }

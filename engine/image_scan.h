@@ -23,6 +23,40 @@ int ksi_layer_keep(ks_scan *s, struct ksi_layer *layer, const ks_finding *f);
  */
 int ksi_layer_whiteout(ks_scan *s, struct ksi_layer *layer, const char *path);
 
+/*
+ * A layer's pending count: the reader holds one while it streams the
+ * layer, and each queued entry of the layer one more. The last release
+ * completes the layer (and stores it in the results cache).
+ */
+void ksi_layer_hold(struct ksi_layer *layer);
+void ksi_layer_release(ks_scan *s, struct ksi_layer *layer);
+
+/* Marks a layer whose reading met an error: its results are not cached. */
+void ksi_layer_failed(struct ksi_layer *layer);
+
+/* Is `key` (a digest or an input name) in this scan's shard? */
+int ksi_in_shard(const ks_scan *s, const char *key);
+
+/*
+ * Records mode (s->opts.on_record set): the header record of a run, its
+ * summary, and the records of a finding outside images and of a
+ * diagnostic. ksi_record_finding returns nonzero to stop.
+ */
+void ksi_records_begin(ks_scan *s, const char *const *inputs, size_t n);
+void ksi_records_end(ks_scan *s);
+int ksi_record_finding(ks_scan *s, const ks_finding *f);
+void ksi_record_diag(ks_scan *s, const ks_diag *d);
+
+/*
+ * For merge.c: the unit of a kind and digest, made when new (*fresh then
+ * set), or NULL when out of memory; and the reporting of one image's
+ * findings from the units the run holds.
+ */
+struct ksi_layer *ksi_unit_for(ks_scan *s, int kind, const char *digest,
+                               int *fresh);
+struct ksi_image;
+void ksi_report_image(ks_scan *s, const struct ksi_image *img);
+
 /* Frees the layers a scan has seen. NULL is ok. */
 void ksi_layer_map_free(struct ksi_layer_map *map);
 

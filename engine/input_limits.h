@@ -79,6 +79,13 @@
  */
 #define KSI_MAX_ENVIRON (16u * 1024 * 1024)
 
+/*
+ * Longest line of a records file that ks_scan_merge() reads: one layer's
+ * results, which KSI_MAX_FINDINGS_PER_ENTRY bounds per entry but not per
+ * layer. A longer line is an error on its file.
+ */
+#define KSI_MAX_RECORD (512u << 20)
+
 /* Directory nesting followed in a tree walk. */
 #define KSI_MAX_DIR_DEPTH 256u
 

@@ -109,6 +109,8 @@ static ssize_t source_raw(ksi_source *s, unsigned char *buf, size_t cap)
     }
     if (n > 0 && s->hash)
         ksi_sha256_update(s->hash, buf, (size_t)n);
+    if (n > 0 && s->counter)
+        atomic_fetch_add(s->counter, (uint_fast64_t)n);
     return n;
 }
 

@@ -53,7 +53,9 @@ int ksi_emit_finding(ks_scan *s, const ks_finding *f)
     int stop = 0;
 
     atomic_fetch_add(&s->findings, 1);
-    if (s->opts.on_finding) {
+    if (s->opts.on_record) {
+        stop = ksi_record_finding(s, f);
+    } else if (s->opts.on_finding) {
         pthread_mutex_lock(&s->cb_lock);
         stop = s->opts.on_finding(f, s->opts.user);
         pthread_mutex_unlock(&s->cb_lock);
@@ -70,7 +72,6 @@ int ksi_report(ks_scan *s, ks_diag_level level, ks_status status,
     char where[KSI_MAX_PATH], message[1024];
     ks_diag d;
     va_list ap;
-    int stop = 0;
 
     va_start(ap, fmt);
     vsnprintf(message, sizeof(message), fmt, ap);
@@ -78,14 +79,23 @@ int ksi_report(ks_scan *s, ks_diag_level level, ks_status status,
     join_chain(chain, chain_len, where, sizeof(where));
     if (!where[0])
         snprintf(where, sizeof(where), "%s", input);
-
-    atomic_fetch_add(level == KS_DIAG_ERROR ? &s->errors : &s->warnings, 1);
     d = (ks_diag){ level, status, input, where, message };
+    return ksi_emit_diag(s, &d);
+}
+
+int ksi_emit_diag(ks_scan *s, const ks_diag *d)
+{
+    int stop = 0;
+
+    atomic_fetch_add(d->level == KS_DIAG_ERROR ? &s->errors : &s->warnings,
+                     1);
     if (s->opts.on_diag) {
         pthread_mutex_lock(&s->cb_lock);
-        stop = s->opts.on_diag(&d, s->opts.user);
+        stop = s->opts.on_diag(d, s->opts.user);
         pthread_mutex_unlock(&s->cb_lock);
     }
+    if (s->opts.on_record)
+        ksi_record_diag(s, d);
     if (stop)
         request_stop(s);
     return stop;
@@ -94,25 +104,18 @@ int ksi_report(ks_scan *s, ks_diag_level level, ks_status status,
 static int sink_finding(void *ctx, const ksi_entry *e, const ks_finding *f)
 {
     ks_scan *s = ctx;
-    int stop = 0;
 
     /* A layer's findings wait until every image holding it is known. */
     if (e->layer)
         return ksi_layer_keep(s, e->layer, f) || ksi_stopped(s);
-    atomic_fetch_add(&s->findings, 1);
-    if (s->opts.on_finding) {
-        pthread_mutex_lock(&s->cb_lock);
-        stop = s->opts.on_finding(f, s->opts.user);
-        pthread_mutex_unlock(&s->cb_lock);
-    }
-    if (stop)
-        request_stop(s);
-    return stop || ksi_stopped(s);
+    return ksi_emit_finding(s, f);
 }
 
 static int sink_diag(void *ctx, const ksi_entry *e, ks_diag_level level,
                      ks_status status, const char *message)
 {
+    if (e->layer && level == KS_DIAG_ERROR)
+        ksi_layer_failed(e->layer);
     return ksi_report(ctx, level, status, e->input, e->chain, e->chain_len,
                       "%s", message);
 }
@@ -142,7 +145,7 @@ void ksi_entry_done(ks_scan *s, uint64_t bytes)
     if (!s->opts.on_progress)
         return;
     pthread_mutex_lock(&s->cb_lock);
-    if (seconds_since(&s->last_progress) >= 1.0) {
+    if (seconds_since(&s->last_progress) >= 0.1) {
         clock_gettime(CLOCK_MONOTONIC, &s->last_progress);
         ks_scan_get_stats(s, &st);
         if (s->opts.on_progress(&st, s->opts.user))
@@ -165,6 +168,13 @@ void ks_scan_get_stats(const ks_scan *s, ks_scan_stats *out)
     out->images = atomic_load(&m->images);
     out->layers_scanned = atomic_load(&m->layers_scanned);
     out->layers_reused = atomic_load(&m->layers_reused);
+    out->layers_cached = atomic_load(&m->layers_cached);
+    out->layers_total = atomic_load(&m->layers_total);
+    out->layers_done = atomic_load(&m->layers_done);
+    out->units_other_shard = atomic_load(&m->units_other_shard);
+    out->stored_bytes = atomic_load(&m->stored_bytes);
+    out->stored_total = atomic_load(&m->stored_total);
+    out->layer_findings = atomic_load(&m->layer_findings);
 }
 
 /* ---- jobs and the queue ------------------------------------------------- */
@@ -248,6 +258,8 @@ void ksi_queue_push(ks_scan *s, ksi_job *job)
                             q->bytes + job->len > KSI_QUEUE_BYTES))
         pthread_cond_wait(&q->not_full, &q->lock);
     job->next = NULL;
+    if (job->layer)
+        ksi_layer_hold(job->layer);
     if (q->tail)
         q->tail->next = job;
     else
@@ -349,6 +361,8 @@ static void *worker_main(void *arg)
 
     while ((job = queue_pop(&w->scan->queue)) != NULL) {
         run_job(w, job);
+        if (job->layer)
+            ksi_layer_release(w->scan, job->layer);
         ksi_job_free(job);
         queue_job_done(&w->scan->queue);
     }
@@ -372,6 +386,9 @@ ks_status ks_scan_new(const ks_ruleset *rules, const ks_scan_options *opts,
     ks_scan *s;
 
     if (!rules || !out)
+        return KS_ERR_ARG;
+    if (opts && opts->shard_count > 1 &&
+        opts->shard_index >= opts->shard_count)
         return KS_ERR_ARG;
     *out = NULL;
     if (!rules->compiled)
@@ -400,7 +417,7 @@ ks_status ks_scan_new(const ks_ruleset *rules, const ks_scan_options *opts,
         ksi_free(s);
         return KS_ERR_NOMEM;
     }
-    clock_gettime(CLOCK_MONOTONIC, &s->last_progress);
+    /* last_progress starts at 0: the first finished entry reports. */
     *out = s;
     return KS_OK;
 }
@@ -423,7 +440,13 @@ static void scan_input(ks_scan *s, const char *input)
     int fd;
 
     atomic_fetch_add(&s->inputs, 1);
-    if (ksi_scan_image_input(s, input) || ksi_scan_process_input(s, input))
+    if (ksi_scan_image_input(s, input))
+        return;
+    if (!ksi_in_shard(s, input)) {
+        atomic_fetch_add(&s->units_other_shard, 1);
+        return;
+    }
+    if (ksi_scan_process_input(s, input))
         return;
     if (strcmp(input, "-") == 0) {
         ksi_scan_fd(&s->self, STDIN_FILENO, UINT64_MAX, input, chain, 1, 1);
@@ -499,6 +522,8 @@ ks_status ks_scan_run(ks_scan *s, const char *const *inputs, size_t n)
         return why;
     }
 
+    if (s->opts.on_record)
+        ksi_records_begin(s, inputs, n);
     for (size_t i = 0; i < n && !ksi_stopped(s); i++)
         scan_input(s, inputs[i]);
 
@@ -517,6 +542,8 @@ ks_status ks_scan_run(ks_scan *s, const char *const *inputs, size_t n)
     ksi_matcher_drain_stats(s->self.matcher, s->rule_stats);
     ksi_layer_map_free(s->layers);
     s->layers = NULL;
+    if (s->opts.on_record)
+        ksi_records_end(s);
     return ksi_stopped(s) ? KS_STOPPED : KS_OK;
 }
 

@@ -16,8 +16,9 @@
 
 #include <pthread.h>
 
-struct archive;
 #include <stdatomic.h>
+
+struct archive;
 
 typedef enum ksi_job_kind {
     KSI_JOB_FILE,       /* open `chain`'s last element and scan it */
@@ -73,6 +74,7 @@ typedef struct ksi_source {
     size_t mem_len;
     size_t mem_pos;
     ksi_sha256 *hash;
+    atomic_uint_fast64_t *counter;  /* when set, counts the bytes read */
     const unsigned char *pending;   /* peeked bytes given back first */
     size_t n_pending;
     char error[256];                /* why the last read failed */
@@ -122,6 +124,9 @@ struct ks_scan {
     atomic_uint_fast64_t inputs, entries, bytes, findings;
     atomic_uint_fast64_t warnings, errors, skipped;
     atomic_uint_fast64_t images, layers_scanned, layers_reused;
+    atomic_uint_fast64_t layers_cached, layers_total, layers_done;
+    atomic_uint_fast64_t units_other_shard, stored_bytes, stored_total;
+    atomic_uint_fast64_t layer_findings;
 };
 
 /* Queues a job; blocks while the queue is full. Takes ownership. */
@@ -143,8 +148,14 @@ int ksi_report(ks_scan *s, ks_diag_level level, ks_status status,
                size_t chain_len, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
 
-/* Hands a finding to the caller's callback. Returns nonzero to stop. */
+/*
+ * Hands a finding to the caller's callback (or, in records mode, as a
+ * record). Returns nonzero to stop.
+ */
 int ksi_emit_finding(ks_scan *s, const ks_finding *f);
+
+/* Hands a diagnostic to the caller, counting it. Returns nonzero to stop. */
+int ksi_emit_diag(ks_scan *s, const ks_diag *d);
 
 /* The sink that routes a matcher's output to the scan's callbacks. */
 void ksi_scan_sink(ks_scan *s, ksi_sink *sink);

@@ -315,6 +315,22 @@ typedef struct ks_scan_stats {
     uint64_t images;        /* container images found in the inputs */
     uint64_t layers_scanned;    /* distinct image layers read */
     uint64_t layers_reused;     /* layer uses served by an earlier read */
+    uint64_t layers_cached;     /* distinct layers whose results came from
+                                 * the cache instead of being read */
+    uint64_t layers_total;      /* distinct layers this run will read or
+                                 * take from the cache, as far as listed */
+    uint64_t layers_done;       /* of those, the ones finished */
+    uint64_t units_other_shard; /* layers, configs and inputs left to
+                                 * other shards */
+    uint64_t stored_bytes;      /* bytes of layer blobs read as stored
+                                 * (compressed) */
+    uint64_t stored_total;      /* stored size of the layers to read, as
+                                 * far as the manifests say */
+    uint64_t layer_findings;    /* findings made in image layers and
+                                 * configs, each counted once however many
+                                 * images hold it; they are reported (and
+                                 * counted in `findings`) per image once
+                                 * the image's layers are all done */
 } ks_scan_stats;
 
 /*
@@ -325,6 +341,12 @@ typedef struct ks_scan_stats {
 typedef int (*ks_finding_fn)(const ks_finding *finding, void *user);
 typedef int (*ks_diag_fn)(const ks_diag *diag, void *user);
 typedef int (*ks_progress_fn)(const ks_scan_stats *stats, void *user);
+
+/*
+ * Receives one record of partial results (see on_record below): one line
+ * of JSON, `len` bytes, no newline, valid only during the call.
+ */
+typedef int (*ks_record_fn)(const char *line, size_t len, void *user);
 
 /* Options of a scan. Initialise with ks_scan_options_init(). */
 typedef struct ks_scan_options {
@@ -350,9 +372,40 @@ typedef struct ks_scan_options {
     /* For image inputs: only this platform ("os/arch[/variant]"); NULL
      * means every platform. */
     const char *platform;
+    /*
+     * Sharding, for scans split over many processes that share nothing:
+     * with shard_count > 1 only shard shard_index (0-based) is scanned.
+     * An image layer or config belongs to the shard ks_shard_of() gives
+     * its digest; any other input to the one it gives the input's name.
+     * Images are still listed whole, so their records say which layers
+     * they hold. 0 or 1 means no sharding.
+     */
+    unsigned shard_index;
+    unsigned shard_count;
+    /*
+     * A directory (created, mode 0700) that keeps each image layer's
+     * results, keyed by the layer digest, the rule set's hash and
+     * max_depth. A layer found there is not read again; one read in full
+     * is stored as soon as it is done (atomically: an interrupted run
+     * leaves whole entries only). A damaged entry counts as absent. The
+     * entries hold what a report needs, the secrets included (files mode
+     * 0600). NULL: no cache.
+     */
+    const char *cache_dir;
+    /*
+     * Records mode. When set, findings are not reported through
+     * on_finding; instead the scan hands over records of partial results
+     * (JSON Lines: a header, every image listed, the results of each layer
+     * and config read, findings of other inputs, diagnostics and a
+     * summary), which ks_scan_merge() turns back into findings. Use it
+     * with sharding: whether a finding's file was deleted depends on
+     * layers another shard reads. Records hold secrets in full.
+     */
+    ks_record_fn on_record;
     ks_finding_fn on_finding;
     ks_diag_fn on_diag;
-    ks_progress_fn on_progress;     /* called about once a second */
+    ks_progress_fn on_progress;     /* called at the first finished entry,
+                                     * then about ten times a second */
     void *user;                     /* handed to every callback */
 } ks_scan_options;
 
@@ -391,6 +444,56 @@ ks_status ks_scan_run(ks_scan *scan, const char *const *inputs,
  */
 ks_status ks_scan_buffer(ks_scan *scan, const char *name, const void *data,
      size_t len);
+
+/*
+ * Merges files of records written by scans in records mode (the shards of
+ * one job, say) and reports their findings through on_finding and their
+ * diagnostics through on_diag, as one scan of all their inputs would
+ * have: each image's findings from every layer it holds, deleted flags
+ * from whichever file holds the deleting layer, each distinct layer's
+ * results once. Every file must come from the same rule set as this scan
+ * (a file from other rules is an error on that file); a layer that no
+ * file holds is an error on its images. Returns as ks_scan_run().
+ */
+ks_status ks_scan_merge(ks_scan *scan, const char *const *files, size_t n);
+
+/*
+ * The shard, 0 to count - 1, of a layer or config digest ("sha256:...")
+ * or of an input name: stable across runs, machines and versions.
+ * Returns 0 when count is 0 or 1. Thread-safe.
+ */
+unsigned ks_shard_of(const char *key, unsigned count);
+
+/* One layer of a listed image. Strings may be NULL when unknown. */
+typedef struct ks_layer_info {
+    const char *digest;         /* "sha256:<hex>" */
+    const char *media_type;
+    uint64_t size;              /* stored size; 0 if unknown */
+    int present;                /* the blob is there to be read */
+} ks_layer_info;
+
+/* An image as listed from its source, valid only during the callback. */
+typedef struct ks_image_info {
+    const char *input;          /* as named by the caller */
+    const char *reference;      /* as findings name it */
+    const char *manifest_digest;
+    const char *platform;       /* or NULL */
+    const char *config_digest;
+    uint64_t config_size;
+    const ks_layer_info *layers;    /* base layer first */
+    size_t n_layers;
+} ks_image_info;
+
+typedef int (*ks_image_fn)(const ks_image_info *image, void *user);
+
+/*
+ * Lists the images of each input (OCI layouts, docker save archives,
+ * registry stores, with the scan's platform filter) without scanning
+ * them, calling on_image for each. Problems go to on_diag; an input that
+ * is not an image source is a warning. Returns as ks_scan_run().
+ */
+ks_status ks_scan_list_images(ks_scan *scan, const char *const *inputs,
+                              size_t n, ks_image_fn on_image);
 
 /* Copies the scan's counters into *out. */
 void ks_scan_get_stats(const ks_scan *scan, ks_scan_stats *out);
