@@ -75,7 +75,7 @@ $(FIXGEN): tests/fixtures/make_fixtures.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) \
 	    $(shell pkg-config --libs libarchive)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB)
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(LIB) $(LDFLAGS) \
 	    $(LDLIBS) $(shell pkg-config --libs cmocka)

@@ -414,6 +414,10 @@ static json_t *stats_json(const report *r)
                         json_integer((json_int_t)s->layers_scanned));
     json_object_set_new(j, "layers_reused",
                         json_integer((json_int_t)s->layers_reused));
+    json_object_set_new(j, "layers_cached",
+                        json_integer((json_int_t)s->layers_cached));
+    json_object_set_new(j, "stored_bytes",
+                        json_integer((json_int_t)s->stored_bytes));
     json_object_set_new(j, "seconds", json_real(r->seconds));
     return j;
 }

@@ -71,7 +71,7 @@ void ksi_layer_map_free(struct ksi_layer_map *map)
 
 static uint64_t hash_key(ksi_unit_kind kind, const char *digest)
 {
-    uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
+    uint64_t h = 14695981039346656037ull ^ (uint64_t)kind;
 
     for (const unsigned char *p = (const unsigned char *)digest; *p; p++)
         h = (h ^ *p) * 1099511628211ull;
@@ -246,7 +246,7 @@ unsigned ks_shard_of(const char *key, unsigned count)
                                                   : hex[i] - 'a' + 10);
         return (unsigned)(h % count);
     }
-    h = 1469598103934665603ull;
+    h = 14695981039346656037ull;
     for (const unsigned char *p = (const unsigned char *)key; *p; p++)
         h = (h ^ *p) * 1099511628211ull;
     return (unsigned)(h % count);

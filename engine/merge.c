@@ -133,7 +133,7 @@ static int add_unit(merge *m, const json_t *rec, ksi_unit_kind kind)
     l = ksi_unit_for(m->s, (int)kind, digest, &fresh);
     if (!l)
         return -1;
-    if (!fresh)
+    if (l->have)
         return 0;
     if (ksi_unit_load(l, rec, m->s->rules))
         return -1;

@@ -46,15 +46,26 @@ static void kept_clear(ksi_kept *k)
     free_strings(k->chain, k->chain_len);
 }
 
-void ksi_unit_free(ksi_layer *l)
+void ksi_unit_reset(ksi_layer *l)
 {
-    if (!l)
-        return;
     for (size_t i = 0; i < l->n_kept; i++)
         kept_clear(&l->kept[i]);
     ksi_free(l->kept);
     free_strings(l->deleted, l->n_deleted);
     free_strings(l->opaque, l->n_opaque);
+    l->kept = NULL;
+    l->deleted = l->opaque = NULL;
+    l->n_kept = l->cap_kept = 0;
+    l->n_deleted = l->cap_deleted = 0;
+    l->n_opaque = l->cap_opaque = 0;
+    l->mismatch = 0;
+}
+
+void ksi_unit_free(ksi_layer *l)
+{
+    if (!l)
+        return;
+    ksi_unit_reset(l);
     ksi_free(l->digest);
     ksi_free(l);
 }
@@ -300,7 +311,19 @@ static int load_kept(ksi_kept *k, const json_t *o, const ks_ruleset *rules)
                         &k->chain_len, &cap);
 }
 
+static int unit_load(ksi_layer *l, const json_t *rec,
+                     const ks_ruleset *rules);
+
 int ksi_unit_load(ksi_layer *l, const json_t *rec, const ks_ruleset *rules)
+{
+    if (unit_load(l, rec, rules) == 0)
+        return 0;
+    ksi_unit_reset(l);
+    return -1;
+}
+
+static int unit_load(ksi_layer *l, const json_t *rec,
+                     const ks_ruleset *rules)
 {
     const json_t *findings = json_object_get(rec, "findings");
     const json_t *v;

@@ -60,6 +60,9 @@ typedef struct ksi_layer {
 /* Frees what a unit holds, and the unit. NULL is ok. */
 void ksi_unit_free(ksi_layer *l);
 
+/* Drops a unit's results, keeping its kind and digest. */
+void ksi_unit_reset(ksi_layer *l);
+
 /* Copies a finding into l's kept list (caller holds the scan's lock). */
 int ksi_unit_keep(ksi_layer *l, const ks_finding *f);
 
@@ -76,7 +79,8 @@ json_t *ksi_unit_json(const ksi_layer *l);
 /*
  * Fills an empty unit (kind and digest set) from a record made by
  * ksi_unit_json(), resolving rule ids in `rules`. Returns 0, or -1 when
- * the record is malformed or names a rule the set does not have.
+ * the record is malformed or names a rule the set does not have; the unit
+ * is then left empty.
  */
 int ksi_unit_load(ksi_layer *l, const json_t *rec, const ks_ruleset *rules);
 

@@ -4,25 +4,10 @@
  * names: what is listed, how it is named, and the diagnostic each broken
  * source earns while the rest of the source is still listed.
  */
-#include "unit.h"
+#include "image_fixture.h"
 
 #include "alloc.h"
 #include "image.h"
-#include "sha256.h"
-
-#include <archive.h>
-#include <archive_entry.h>
-
-#define OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define OCI_CONFIG "application/vnd.oci.image.config.v1+json"
-#define OCI_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
-#define OCI_LAYER_TAR "application/vnd.oci.image.layer.v1.tar"
-#define DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
-#define DOCKER_LAYER "application/vnd.docker.image.rootfs.diff.tar.gzip"
-
-#define BIG 8192
 
 /* ---- diagnostics -------------------------------------------------------- */
 
@@ -79,66 +64,6 @@ static const diag_rec *find_diag(const diags *d, ks_status status,
 
 /* ---- files and blobs ---------------------------------------------------- */
 
-static void mkdirs(const char *path)
-{
-    char buf[1024];
-
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-            fail_msg("mkdir %s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-        fail_msg("mkdir %s: %s", buf, strerror(errno));
-}
-
-static void write_text(const char *path, const char *text)
-{
-    unit_write_file(path, text, strlen(text));
-}
-
-static void sha_hex(const void *data, size_t len, char hex[65])
-{
-    unsigned char sum[32];
-    ksi_sha256 ctx;
-
-    ksi_sha256_init(&ctx);
-    ksi_sha256_update(&ctx, data, len);
-    ksi_sha256_final(&ctx, sum);
-    ksi_hex(sum, sizeof(sum), hex);
-}
-
-typedef enum store { OCI, REGISTRY } store;
-
-/* Where a store keeps the blob `hex`: an OCI layout or a registry's v2. */
-static void blob_path(store kind, const char *root, const char *hex,
-                      char *out, size_t cap)
-{
-    if (kind == REGISTRY)
-        snprintf(out, cap, "%s/blobs/sha256/%.2s/%s/data", root, hex, hex);
-    else
-        snprintf(out, cap, "%s/blobs/sha256/%s", root, hex);
-}
-
-/* Stores `text` under its own digest, which goes to `digest`. */
-static void put_blob(store kind, const char *root, const char *text,
-                     char digest[72])
-{
-    char hex[65], path[1024];
-
-    sha_hex(text, strlen(text), hex);
-    blob_path(kind, root, hex, path, sizeof(path));
-    *strrchr(path, '/') = '\0';
-    mkdirs(path);
-    blob_path(kind, root, hex, path, sizeof(path));
-    write_text(path, text);
-    snprintf(digest, 72, "sha256:%s", hex);
-}
-
 static void config_json(char *out, size_t cap, const char *os,
                         const char *arch, const char *variant,
                         const char *env)
@@ -193,36 +118,6 @@ static void build_image(store kind, const char *root, const char *base,
              strlen(own));
     put_blob(kind, root, manifest, b->manifest);
     b->manifest_len = strlen(manifest);
-}
-
-/* One descriptor of an index, with optional platform and tag. */
-static void entry_json(char *out, size_t cap, const char *type,
-                       const char *digest, size_t size, const char *platform,
-                       const char *ref_name)
-{
-    char plat[160] = "", ann[200] = "";
-
-    if (platform)
-        snprintf(plat, sizeof(plat), ",\"platform\":%s", platform);
-    if (ref_name)
-        snprintf(ann, sizeof(ann),
-                 ",\"annotations\":{\"org.opencontainers.image.ref.name\":"
-                 "\"%s\"}", ref_name);
-    snprintf(out, cap, "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu"
-             "%s%s}", type, digest, size, plat, ann);
-}
-
-static void write_index(const char *dir, const char *entries)
-{
-    char path[1024], text[BIG];
-
-    snprintf(path, sizeof(path), "%s/oci-layout", dir);
-    write_text(path, "{\"imageLayoutVersion\":\"1.0.0\"}");
-    snprintf(text, sizeof(text),
-             "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":[%s]}",
-             OCI_INDEX, entries);
-    snprintf(path, sizeof(path), "%s/index.json", dir);
-    write_text(path, text);
 }
 
 /* ---- lookups in a list -------------------------------------------------- */
@@ -711,45 +606,6 @@ static void registry_store_missing_blob(void **state)
 }
 
 /* ---- docker save archives ----------------------------------------------- */
-
-typedef struct tar_member {
-    const char *name;
-    const char *data;       /* a regular file's bytes */
-    const char *symlink;    /* or a symbolic link's target */
-} tar_member;
-
-static void write_tar(const char *path, const tar_member *m, size_t n,
-                      int gzip)
-{
-    struct archive *a = archive_write_new();
-
-    assert_non_null(a);
-    assert_int_equal(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
-    if (gzip)
-        assert_int_equal(archive_write_add_filter_gzip(a), ARCHIVE_OK);
-    assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
-    for (size_t i = 0; i < n; i++) {
-        struct archive_entry *e = archive_entry_new();
-        size_t len = m[i].data ? strlen(m[i].data) : 0;
-
-        archive_entry_set_pathname(e, m[i].name);
-        archive_entry_set_perm(e, 0644);
-        if (m[i].symlink) {
-            archive_entry_set_filetype(e, AE_IFLNK);
-            archive_entry_set_symlink(e, m[i].symlink);
-        } else {
-            archive_entry_set_filetype(e, AE_IFREG);
-            archive_entry_set_size(e, (la_int64_t)len);
-        }
-        assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
-        if (len)
-            assert_int_equal(archive_write_data(a, m[i].data, len),
-                             (la_ssize_t)len);
-        archive_entry_free(e);
-    }
-    assert_int_equal(archive_write_close(a), ARCHIVE_OK);
-    archive_write_free(a);
-}
 
 #define ID1 "1111111111111111111111111111111111111111111111111111111111111111"
 #define ID2 "2222222222222222222222222222222222222222222222222222222222222222"
