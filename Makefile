@@ -2,6 +2,7 @@
 #
 #   make            optimised build in build/
 #   make deps       install the Debian packages the build and tests need
+#   make deps-build install only what building keysift needs
 #   make test       unit and end-to-end tests, then again under ASan+UBSan
 #   make demo       scan a generated example tree and layer tarball
 #   make bench      throughput benchmarks (see bench/README.md)
@@ -35,12 +36,14 @@ LIB        := $(BUILD)/libkeysift.a
 BIN        := $(BUILD)/keysift
 FIXGEN     := $(BUILD)/make_fixtures
 
-# Debian packages: build, tests, and the tools the tests drive.
-DEB_PKGS := gcc make pkg-config libhyperscan-dev libarchive-dev libzstd-dev \
-            libjansson-dev libyaml-dev libpcre2-dev libcmocka-dev jq time zstd \
-            libarchive-tools
+# Debian packages: what building keysift needs (`make deps-build`, used by
+# the Dockerfile), then what the tests and the tools they drive need.
+BUILD_PKGS := gcc make pkg-config libhyperscan-dev libarchive-dev \
+              libzstd-dev libjansson-dev libyaml-dev libpcre2-dev
+DEB_PKGS := $(BUILD_PKGS) libcmocka-dev jq time zstd libarchive-tools \
+            util-linux slurmctld slurmd slurm-client munge python3-yaml
 
-.PHONY: all deps test unit e2e test-asan demo bench install clean
+.PHONY: all deps deps-build test unit e2e test-asan demo bench install clean
 
 all: $(BIN)
 
@@ -81,8 +84,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB)
 	    $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 # Installs only what is missing; silent when everything is there.
-deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+deps: PKGS_WANTED = $(DEB_PKGS)
+deps-build: PKGS_WANTED = $(BUILD_PKGS)
+deps deps-build:
+	@missing=""; for p in $(PKGS_WANTED); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
 	        grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \

@@ -100,8 +100,10 @@ int report_write(FILE *out, const report *r, out_format fmt,
 /* The live progress line on stderr (progress.c). */
 typedef struct progress {
     int on;             /* drawing at all */
+    int tty;            /* on a terminal: redrawn in place */
     int drawn;          /* a line is on the screen */
     double start;
+    double last;        /* when the last line went to a log */
 } progress;
 
 /* mode: 1 always, 0 never, -1 when stderr is a terminal. */

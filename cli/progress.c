@@ -1,11 +1,13 @@
 /*
  * progress.c - the live progress line on standard error.
  *
- * One line, redrawn in place about once a second: layers and stored bytes
- * done out of the known total, bytes scanned, the rate, findings so far and
- * an estimate of the time left. It is drawn only on a terminal (or when
- * forced), is erased before any other line goes to standard error, and
- * leaves nothing behind when the scan ends; standard output never sees it.
+ * One line, redrawn in place several times a second: layers and stored
+ * bytes done out of the known total, bytes scanned, the rate, findings so
+ * far and an estimate of the time left. It is drawn only on a terminal,
+ * is erased before any other line goes to standard error, and leaves
+ * nothing behind when the scan ends. Forced on a log file or a pipe
+ * (--progress), it is written as a plain line every ten seconds instead.
+ * Standard output never sees it.
  */
 #include "cli.h"
 
@@ -13,6 +15,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Seconds between two progress lines written to a log. */
+#define LOG_INTERVAL 10.0
 
 static double now_seconds(void)
 {
@@ -28,10 +33,9 @@ void progress_init(progress *p, int mode)
 
     memset(p, 0, sizeof(*p));
     p->start = now_seconds();
-    if (mode > 0)
-        p->on = 1;
-    else if (mode < 0)
-        p->on = isatty(STDERR_FILENO) && !(term && strcmp(term, "dumb") == 0);
+    p->tty = isatty(STDERR_FILENO) && !(term && strcmp(term, "dumb") == 0);
+    p->on = mode > 0 || (mode < 0 && p->tty);
+    p->last = -LOG_INTERVAL;
 }
 
 /* "1.2 GB", "340 MB", "12 kB": three significant figures at most. */
@@ -68,8 +72,9 @@ void progress_draw(progress *p, const ks_scan_stats *st)
     char eta[40] = "";
     size_t used;
 
-    if (!p->on)
+    if (!p->on || (!p->tty && elapsed - p->last < LOG_INTERVAL))
         return;
+    p->last = elapsed;
     size_text(scanned, sizeof(scanned), (double)st->bytes);
     size_text(speed, sizeof(speed), rate);
     if (st->layers_total) {
@@ -96,6 +101,10 @@ void progress_draw(progress *p, const ks_scan_stats *st)
                  "%llu found%s", scanned, speed,
                  (unsigned long long)(st->findings + st->layer_findings),
                  eta);
+    if (!p->tty) {
+        fprintf(stderr, "keysift: progress: %s\n", line);
+        return;
+    }
     /* \r and erase-to-end redraw the line in place. */
     fprintf(stderr, "\r\033[Kkeysift: %s", line);
     fflush(stderr);

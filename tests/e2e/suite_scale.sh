@@ -240,6 +240,8 @@ scale_progress() {
     ks scan -j1 --progress -q -o /dev/null "$st/store"
     [ -s "$err" ] && want "-q still draws: $(head -c 60 "$err")"
     ks scan -j1 --progress -o /dev/null "$st/store"
-    grep -q $'\e\\[Kkeysift: ' "$err" || want "--progress did not force it"
+    grep -q '^keysift: progress: [0-9]*/[0-9]* layers' "$err" ||
+        want "--progress wrote no plain progress line to a pipe"
+    grep -q $'\e' "$err" && want "--progress on a pipe wrote escapes"
     end_case
 }
