@@ -1153,6 +1153,151 @@ drop:
     image_free(&img);
 }
 
+/* ---- Docker schema 1 ---------------------------------------------------- */
+
+/* The command of one v1Compatibility step, as Docker's history shows it. */
+static json_t *step_command(const json_t *step)
+{
+    const json_t *cmd = json_object_get(json_object_get(step,
+                                                        "container_config"),
+                                        "Cmd");
+    json_t *line = NULL;
+    size_t i;
+    json_t *arg;
+    char *text = NULL;
+    size_t len = 0;
+
+    json_array_foreach(cmd, i, arg) {
+        const char *a = json_string_value(arg);
+        size_t n = a ? strlen(a) : 0;
+        char *grown = ksi_realloc(text, len + n + 2);
+
+        if (!grown) {
+            ksi_free(text);
+            return NULL;
+        }
+        text = grown;
+        if (len)
+            text[len++] = ' ';
+        memcpy(text + len, a ? a : "", n);
+        len += n;
+        text[len] = '\0';
+    }
+    if (text)
+        line = json_stringn(text, len);
+    ksi_free(text);
+    return line;
+}
+
+/*
+ * A config rebuilt from a schema 1 manifest's history: the first step's
+ * v1Compatibility is the image's own settings (its "config" holds Env,
+ * Cmd, Entrypoint and Labels), and each step's container command is what
+ * newer images keep as history[].created_by, base first.
+ */
+static json_t *schema1_config(const json_t *manifest, json_t **top)
+{
+    const json_t *history = json_object_get(manifest, "history");
+    size_t n = json_array_size(history);
+    json_t *config = json_object(), *steps = json_array();
+    json_error_t err;
+
+    *top = NULL;
+    for (size_t i = n; config && steps && i > 0; i--) {
+        const char *v1 = jstr(json_array_get(history, i - 1),
+                              "v1Compatibility");
+        json_t *step = v1 ? json_loads(v1, 0, &err) : NULL;
+        json_t *cmd = step ? step_command(step) : NULL;
+
+        if (cmd)
+            json_array_append_new(steps, json_pack("{s:o}", "created_by",
+                                                   cmd));
+        if (i == 1)
+            *top = step;
+        else
+            json_decref(step);
+    }
+    if (!config || !steps) {
+        json_decref(config);
+        json_decref(steps);
+        return NULL;
+    }
+    json_object_set_new(config, "history", steps);
+    if (*top) {
+        json_object_set(config, "config", json_object_get(*top, "config"));
+        json_object_set(config, "os", json_object_get(*top, "os"));
+    }
+    json_object_set(config, "architecture",
+                    json_object_get(manifest, "architecture"));
+    return config;
+}
+
+/*
+ * A Docker v2 schema 1 manifest, which registries wrote until 2017 and
+ * backups still hold: layers are fsLayers[].blobSum, top layer first, and
+ * there is no config blob, so one is rebuilt from the history (above) and
+ * named by its own digest.
+ */
+static void add_schema1_image(source *src, const char *ref, const desc *d,
+                              const json_t *manifest)
+{
+    const json_t *fs = json_object_get(manifest, "fsLayers");
+    size_t n = json_array_size(fs);
+    json_t *config, *top = NULL, *layers = json_array();
+    ksi_image img = { 0 };
+    char digest[DIGEST_SIZE];
+    char *text = NULL;
+
+    if (!json_is_array(fs) || n == 0) {
+        report(src, KS_DIAG_ERROR, KS_ERR_ARCHIVE, ref,
+               "schema 1 manifest %s has no fsLayers", d->digest);
+        json_decref(layers);
+        return;
+    }
+    config = schema1_config(manifest, &top);
+    text = config ? json_dumps(config, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    for (size_t i = n; layers && i > 0; i--)
+        json_array_append_new(layers, json_pack(
+            "{s:o}", "digest", json_deep_copy(json_object_get(
+                                   json_array_get(fs, i - 1), "blobSum"))));
+    if (!text || !layers) {
+        nomem(src);
+        goto out;
+    }
+    img.config_len = strlen(text);
+    img.config = ksi_malloc(img.config_len + 1);
+    if (img.config)
+        memcpy(img.config, text, img.config_len + 1);
+    digest_of(text, img.config_len, digest);
+    img.config_digest = ksi_strdup(digest);
+    img.reference = ksi_strdup(ref);
+    img.manifest_digest = ksi_strdup(d->digest);
+    if (!img.config || !img.config_digest || !img.reference ||
+        !img.manifest_digest) {
+        nomem(src);
+        goto drop;
+    }
+    img.platform = d->platform ? ksi_strdup(d->platform)
+                               : platform_of(src, config);
+    if (src->status != KS_OK || !wanted_platform(src, &img))
+        goto drop;
+    if (alloc_layers(src, ref, n, &img) != 0)
+        goto drop;
+    for (size_t i = 0; i < img.n_layers; i++) {
+        if (set_layer(src, ref, layers, i, &img.layers[i]))
+            goto drop;
+    }
+    if (push_image(src, &img) == 0)
+        goto out;
+drop:
+    image_free(&img);
+out:
+    free(text);
+    json_decref(top);
+    json_decref(config);
+    json_decref(layers);
+}
+
 /* ---- following descriptors --------------------------------------------- */
 
 static doc_kind classify(const char *desc_type, const json_t *doc,
@@ -1267,9 +1412,7 @@ static void follow(source *src, const char *ref, const desc *d,
         add_image(src, ref, d, doc);
         break;
     case DOC_SCHEMA1:
-        report(src, KS_DIAG_WARNING, KS_WARN_SKIPPED, ref,
-               "%s is a Docker schema 1 manifest, which is not supported; "
-               "skipped", what);
+        add_schema1_image(src, ref, d, doc);
         break;
     case DOC_OTHER:
         report(src, KS_DIAG_WARNING, KS_WARN_SKIPPED, ref,

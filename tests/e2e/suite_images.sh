@@ -133,6 +133,7 @@ suite_images() {
     images_oci "$img"
     images_docker_archive "$img"
     images_registry "$img"
+    images_legacy "$img"
     images_references "$img"
     images_broken "$img"
     images_process
@@ -211,6 +212,16 @@ images_registry() {
                   | .locations | length] | add' "$out")
     [ "$counts" = 13 ] ||
         want "base layer token under $counts images, want 13"
+    end_case
+}
+
+images_legacy() {
+    local img=$1
+
+    begin "registry store, Docker schema 1: layers, Env and history located"
+    ks scan -f json --show-secrets "$img/legacy"
+    expect_rc 1
+    want_none "$(img_check legacy)"
     end_case
 }
 

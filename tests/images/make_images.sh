@@ -15,6 +15,9 @@
 #   registry/     a registry's filesystem storage: 10 repositories (nested
 #                 names among them), 1-2 tags each, one multi-platform
 #                 manifest list, all on one base layer that holds a secret
+#   legacy/       a registry store holding a Docker schema 1 image (no config
+#                 blob; its settings are in the history), as registries
+#                 wrote them until 2017
 #   bad-digest/   an OCI layout where one image's layer bytes do not hash to
 #                 their digest, next to a sound image
 #   missing-blob/ a registry store where one manifest names a layer blob that
@@ -59,7 +62,7 @@ else
     die "bsdtar (package libarchive-tools) or zip is needed to make a jar"
 fi
 
-for d in oci registry bad-digest missing-blob bad-index; do
+for d in oci registry legacy bad-digest missing-blob bad-index; do
     [ ! -e "$out/$d" ] || die "$out/$d exists; use an empty OUTDIR"
 done
 mkdir -p "$out"
@@ -410,6 +413,57 @@ make_registry() {
 }
 
 # ---------------------------------------------------------------------------
+# A registry store from before 2017: a Docker schema 1 manifest
+# ---------------------------------------------------------------------------
+
+GH_LEGACY=$(crc_token ghp legacy/layer)
+NPM_LEGACY=$(crc_token npm legacy/env)
+
+# legacy/app:0.9, two layers and no config blob: its settings live in the
+# history's v1Compatibility strings, top step first.
+make_legacy() {
+    local store=$out/legacy v2 r=$work/legacy l0 l1 m top base
+
+    v2=$store/docker/registry/v2
+    mkdir -p "$v2/blobs" "$v2/repositories"
+    put "$r/0/etc/os-release" $'NAME="Old Linux"\nVERSION_ID=7\n'
+    put "$r/1/opt/legacy/config.ini" "[git]
+token = $GH_LEGACY
+"
+    for i in 0 1; do
+        mk_tar "$r/$i" "$r/$i.tar"
+        compress gzip "$r/$i.tar" "$r/$i.tar.gz"
+    done
+    l0=$(reg_blob "$v2" "$r/0.tar.gz")
+    l1=$(reg_blob "$v2" "$r/1.tar.gz")
+    for d in "$l0" "$l1"; do
+        reg_link "$v2" legacy/app layer "$d"
+    done
+    top=$(jq -cn --arg env "NPM_TOKEN=$NPM_LEGACY" '{
+        id: "b2", parent: "a1", os: "linux", architecture: "amd64",
+        config: {Env: ["PATH=/usr/bin:/bin", $env], Cmd: ["/opt/legacy/run"]},
+        container_config: {Cmd: ["/bin/sh", "-c", ("#(nop) ENV " + $env)]}}')
+    base=$(jq -cn '{id: "a1", container_config:
+        {Cmd: ["/bin/sh", "-c", "#(nop) ADD file:old-linux in / "]}}')
+    jq -n --arg l0 "$l0" --arg l1 "$l1" --arg top "$top" --arg base "$base" '{
+        schemaVersion: 1, name: "legacy/app", tag: "0.9",
+        architecture: "amd64",
+        fsLayers: [{blobSum: $l1}, {blobSum: $l0}],
+        history: [{v1Compatibility: $top}, {v1Compatibility: $base}]
+    }' >"$r/manifest.json"
+    m=$(reg_blob "$v2" "$r/manifest.json")
+    reg_tag "$v2" legacy/app 0.9 "$m"
+    expect legacy "registry-store:$store/legacy/app:0.9" 1 "$l1" \
+        opt/legacy/config.ini github-pat no "$GH_LEGACY"
+    expect legacy "registry-store:$store/legacy/app:0.9" config - \
+        'Env[1]' npm-token no "$NPM_LEGACY"
+    expect legacy "registry-store:$store/legacy/app:0.9" config - \
+        'history[1].created_by' npm-token no "$NPM_LEGACY"
+    note legacy/ "registry store with one Docker schema 1 image," \
+        "legacy/app:0.9 (settings only in its history)"
+}
+
+# ---------------------------------------------------------------------------
 # Broken sources, each next to sound images where the format allows
 # ---------------------------------------------------------------------------
 
@@ -536,6 +590,7 @@ make_oci
 make_docker_save
 make_base_layer
 make_registry
+make_legacy
 make_bad_digest
 make_missing_blob
 make_bad_index
