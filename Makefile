@@ -14,7 +14,7 @@ DESTDIR ?=
 BUILD   ?= build
 CC      ?= cc
 
-PKGS     := libhs libarchive jansson yaml-0.1 libpcre2-8
+PKGS     := libhs libarchive jansson yaml-0.1 libpcre2-8 libcurl
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla
 OPT      ?= -O2 -g
 SAN      ?=
@@ -39,9 +39,11 @@ FIXGEN     := $(BUILD)/make_fixtures
 # Debian packages: what building keysift needs (`make deps-build`, used by
 # the Dockerfile), then what the tests and the tools they drive need.
 BUILD_PKGS := gcc make pkg-config libhyperscan-dev libarchive-dev \
-              libzstd-dev libjansson-dev libyaml-dev libpcre2-dev
+              libzstd-dev libjansson-dev libyaml-dev libpcre2-dev \
+              libcurl4-openssl-dev
 DEB_PKGS := $(BUILD_PKGS) libcmocka-dev jq time zstd libarchive-tools \
-            util-linux slurmctld slurmd slurm-client munge python3-yaml
+            util-linux slurmctld slurmd slurm-client munge python3-yaml \
+            docker-registry skopeo apache2-utils
 
 .PHONY: all deps deps-build test unit e2e test-asan demo bench install clean
 

@@ -32,6 +32,8 @@ static const char plan_usage[] =
     "                        as 'keysift scan --shard K/N' would read them\n"
     "      --shards N        give each line its shard out of N (without\n"
     "                        --shard: the default N is 1)\n"
+    "      --registry-auth FILE, --insecure\n"
+    "                        for registries, as 'keysift scan' has them\n"
     "  -q, --quiet           no summary on stderr\n"
     "  -h, --help            show this help\n"
     "\n"
@@ -59,6 +61,8 @@ typedef struct plan_cli {
     const char *platform;
     unsigned shard_index, shard_count;  /* --shard */
     unsigned shards;                    /* --shards, for the labels */
+    const char *registry_auth;
+    int insecure;
     int quiet;
     use_list layers, configs;
     uint64_t images;
@@ -220,12 +224,15 @@ static int on_diag(const ks_diag *d, void *user)
 
 static int parse_args(plan_cli *c, int argc, char **argv)
 {
-    enum { OPT_PLATFORM = 256, OPT_SHARD, OPT_SHARDS };
+    enum { OPT_PLATFORM = 256, OPT_SHARD, OPT_SHARDS, OPT_REGISTRY_AUTH,
+           OPT_INSECURE };
     static const struct option longs[] = {
         { "output", required_argument, NULL, 'o' },
         { "platform", required_argument, NULL, OPT_PLATFORM },
         { "shard", required_argument, NULL, OPT_SHARD },
         { "shards", required_argument, NULL, OPT_SHARDS },
+        { "registry-auth", required_argument, NULL, OPT_REGISTRY_AUTH },
+        { "insecure", no_argument, NULL, OPT_INSECURE },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -265,6 +272,12 @@ static int parse_args(plan_cli *c, int argc, char **argv)
                 return 2;
             }
             c->shards = (unsigned)n;
+            break;
+        case OPT_REGISTRY_AUTH:
+            c->registry_auth = optarg;
+            break;
+        case OPT_INSECURE:
+            c->insecure = 1;
             break;
         case 'q':
             c->quiet = 1;
@@ -306,6 +319,10 @@ static int list_all(plan_cli *c, char **sources, size_t n,
         return -1;
     ks_scan_options_init(&opts);
     opts.platform = c->platform;
+    opts.registry_auth = c->registry_auth;
+    opts.registry_user = getenv("KEYSIFT_REGISTRY_USER");
+    opts.registry_password = getenv("KEYSIFT_REGISTRY_PASSWORD");
+    opts.registry_plain_http = c->insecure;
     opts.on_diag = on_diag;
     opts.user = c;
     st = ks_scan_new(rules, &opts, &scan);

@@ -21,6 +21,11 @@ static const char scan_usage[] =
     "detected from a bare path or named explicitly:\n"
     "  oci:DIR[:TAG]  docker-archive:FILE[:TAG]\n"
     "  registry-store:ROOT[/REPO[:TAG]]\n"
+    "An image in a registry is docker://HOST[:PORT]/REPO[:TAG|@DIGEST]\n"
+    "(docker://alpine is Docker Hub's), or HOST[:PORT]/REPO[:TAG] when no\n"
+    "such path exists; docker://HOST[:PORT] alone is every repository and\n"
+    "tag of the registry. Credentials come from KEYSIFT_REGISTRY_USER and\n"
+    "KEYSIFT_REGISTRY_PASSWORD, else from ~/.docker/config.json.\n"
     "A running process is named pid:PID (or --pid PID): its environment\n"
     "and the files under its root directory (/proc/PID/root) are scanned.\n"
     "\n"
@@ -47,6 +52,10 @@ static const char scan_usage[] =
     "      --cache DIR       keep each image layer's results in DIR and\n"
     "                        take them from there instead of reading the\n"
     "                        layer again (entries hold the secrets found)\n"
+    "      --registry-auth FILE  read registry credentials from this Docker\n"
+    "                        config file instead of ~/.docker/config.json\n"
+    "      --insecure        speak plain HTTP to registries (https://\n"
+    "                        otherwise), for a test registry on localhost\n"
     "      --progress        draw the progress line even when stderr is\n"
     "                        not a terminal (it is drawn on one unless -q)\n"
     "      --max-depth N     open archives inside archives this deep\n"
@@ -94,6 +103,8 @@ typedef struct scan_cli {
     unsigned shard_index, shard_count;
     const char *cache_dir;
     int progress_mode;      /* 1 forced, 0 off, -1 on a terminal */
+    const char *registry_auth;
+    int insecure;
     int format_set;         /* -f was given */
     int scan_only;          /* an option merge does not take was given */
     FILE *records;          /* where --shard writes its records */
@@ -213,7 +224,7 @@ static int parse_args(scan_cli *c, int argc, char **argv)
 {
     enum { OPT_RULES = 256, OPT_RULES_ONLY, OPT_SHOW, OPT_PLATFORM,
            OPT_DEPTH, OPT_NO_CACHE, OPT_PID, OPT_SHARD, OPT_CACHE,
-           OPT_PROGRESS };
+           OPT_PROGRESS, OPT_REGISTRY_AUTH, OPT_INSECURE };
     static const struct option longs[] = {
         { "format", required_argument, NULL, 'f' },
         { "output", required_argument, NULL, 'o' },
@@ -228,6 +239,8 @@ static int parse_args(scan_cli *c, int argc, char **argv)
         { "shard", required_argument, NULL, OPT_SHARD },
         { "cache", required_argument, NULL, OPT_CACHE },
         { "progress", no_argument, NULL, OPT_PROGRESS },
+        { "registry-auth", required_argument, NULL, OPT_REGISTRY_AUTH },
+        { "insecure", no_argument, NULL, OPT_INSECURE },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -294,6 +307,14 @@ static int parse_args(scan_cli *c, int argc, char **argv)
             break;
         case OPT_PROGRESS:
             c->progress_mode = 1;
+            break;
+        case OPT_REGISTRY_AUTH:
+            c->scan_only = 1;
+            c->registry_auth = optarg;
+            break;
+        case OPT_INSECURE:
+            c->scan_only = 1;
+            c->insecure = 1;
             break;
         case OPT_DEPTH:
             if (parse_jobs(optarg, &c->max_depth) == 0)
@@ -463,6 +484,10 @@ static ks_status scan_or_merge(scan_cli *c, ks_ruleset *rules,
     opts.shard_index = c->shard_index;
     opts.shard_count = c->shard_count;
     opts.cache_dir = c->cache_dir;
+    opts.registry_auth = c->registry_auth;
+    opts.registry_user = getenv("KEYSIFT_REGISTRY_USER");
+    opts.registry_password = getenv("KEYSIFT_REGISTRY_PASSWORD");
+    opts.registry_plain_http = c->insecure;
     opts.on_record = c->records ? on_record : NULL;
     opts.on_finding = on_finding;
     opts.on_diag = on_diag;

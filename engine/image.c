@@ -16,6 +16,7 @@
 
 #include "alloc.h"
 #include "input_limits.h"
+#include "registry.h"
 #include "sha256.h"
 
 #include <archive.h>
@@ -95,6 +96,7 @@ typedef enum blob_result {
     BLOB_NOT_JSON,
     BLOB_IO,
     BLOB_NOMEM,
+    BLOB_REMOTE,        /* a registry refused or failed; see source.why */
 } blob_result;
 
 /* What the archive pass did with a member's bytes. */
@@ -128,6 +130,7 @@ typedef enum store_kind {
     STORE_OCI_DIR,
     STORE_REGISTRY,
     STORE_ARCHIVE,
+    STORE_REMOTE,       /* a registry over HTTP */
 } store_kind;
 
 /* One listing call: where blobs come from and where results go. */
@@ -135,11 +138,14 @@ typedef struct source {
     store_kind kind;
     const char *dir;                /* layout dir, or the registry's v2 */
     const member_table *members;    /* STORE_ARCHIVE */
+    ksi_remote *remote;             /* STORE_REMOTE */
+    const char *repo;               /* STORE_REMOTE: the repository */
     const char *platform;           /* filter, or NULL */
     ksi_image_list *out;
     ksi_image_diag_fn diag;
     void *ctx;
     ks_status status;               /* KS_ERR_NOMEM once memory ran out */
+    char why[512];                  /* a registry's last failure */
     size_t followed;                /* documents loaded for this tag */
 } source;
 
@@ -810,13 +816,45 @@ static char *blob_file(const source *src, const char *hex)
     return strf("%s/blobs/sha256/%s", src->dir, hex);
 }
 
-/* Loads a small blob by the hex of its (already checked) sha256 digest. */
-static blob_result load_blob(const source *src, const char *hex,
+/* A registry's answer as a blob result; the reason goes to `why`. */
+static blob_result remote_result(ksi_remote_err err)
+{
+    switch (err) {
+    case KSI_REMOTE_OK:
+        return BLOB_OK;
+    case KSI_REMOTE_NOT_FOUND:
+        return BLOB_MISSING;
+    case KSI_REMOTE_TOO_BIG:
+        return BLOB_TOO_BIG;
+    case KSI_REMOTE_NOMEM:
+        return BLOB_NOMEM;
+    case KSI_REMOTE_AUTH:
+    case KSI_REMOTE_FAILED:
+        break;
+    }
+    return BLOB_REMOTE;
+}
+
+/*
+ * Loads a small blob by the hex of its (already checked) sha256 digest:
+ * a manifest or index when `manifest`, else a config. Only a registry
+ * keeps the two apart.
+ */
+static blob_result load_blob(source *src, const char *hex, int manifest,
                              size_t limit, unsigned char **out, size_t *len)
 {
     blob_result r;
     char *path;
     int saved;
+
+    if (src->kind == STORE_REMOTE) {
+        char digest[80];
+
+        snprintf(digest, sizeof(digest), "sha256:%s", hex);
+        return remote_result(ksi_remote_get(src->remote, src->repo, manifest,
+                                             digest, limit, out, len, NULL,
+                                             src->why, sizeof(src->why)));
+    }
 
     if (src->kind == STORE_ARCHIVE) {
         char name[80];
@@ -840,6 +878,13 @@ static blob_result locate_layer(const source *src, const char *hex,
 {
     struct stat sb;
     char *path;
+
+    /* A registry is asked for the layer when it is read. */
+    if (src->kind == STORE_REMOTE) {
+        (void)hex;
+        l->remote = 1;
+        return BLOB_OK;
+    }
 
     if (src->kind == STORE_ARCHIVE) {
         char name[80];
@@ -910,6 +955,10 @@ static void report_blob(source *src, const char *where, const char *what,
     case BLOB_NOMEM:
         nomem(src);
         break;
+    case BLOB_REMOTE:
+        report(src, KS_DIAG_ERROR, KS_ERR_IO, where, "%s: %s", what,
+               src->why);
+        break;
     }
 }
 
@@ -934,7 +983,9 @@ static int load_checked(source *src, const char *where, const char *role,
         return -1;
     }
     snprintf(what, sizeof(what), "%s %s", role, d->digest);
-    r = d->size > limit ? BLOB_TOO_BIG : load_blob(src, hex, limit, out, len);
+    r = d->size > limit ? BLOB_TOO_BIG
+                        : load_blob(src, hex, strcmp(role, "config") != 0,
+                                    limit, out, len);
     if (r != BLOB_OK) {
         report_blob(src, where, what, r, limit, optional);
         return -1;
@@ -966,6 +1017,7 @@ static void image_free(ksi_image *img)
     for (size_t i = 0; i < img->n_layers; i++)
         layer_free(&img->layers[i]);
     ksi_free(img->layers);
+    ksi_free(img->repository);
     memset(img, 0, sizeof(*img));
 }
 
@@ -983,6 +1035,13 @@ void ksi_image_list_free(ksi_image_list *list)
 static int push_image(source *src, ksi_image *img)
 {
     ksi_image_list *out = src->out;
+
+    if (src->kind == STORE_REMOTE) {
+        img->remote = src->remote;
+        img->repository = ksi_strdup(src->repo);
+        if (!img->repository)
+            return nomem(src);
+    }
 
     if (ksi_grow(&out->items, &out->cap, out->count + 1,
                  sizeof(*out->items)) != 0)
@@ -1381,13 +1440,14 @@ static void follow_index(source *src, const char *ref, const desc *d,
 }
 
 /* Loads the document a descriptor names and lists the images under it. */
+static void follow_doc(source *src, const char *ref, const desc *d,
+                       const unsigned char *data, size_t len,
+                       unsigned depth);
+
 static void follow(source *src, const char *ref, const desc *d,
                    unsigned depth)
 {
     unsigned char *data = NULL;
-    json_t *doc = NULL;
-    const char *type;
-    char what[128];
     size_t len = 0;
 
     if (++src->followed > KSI_MAX_MANIFESTS_PER_REF) {
@@ -1400,6 +1460,18 @@ static void follow(source *src, const char *ref, const desc *d,
     if (load_checked(src, ref, "manifest", d, KSI_MAX_MANIFEST_SIZE,
                      depth > 0, &data, &len) != 0)
         return;
+    follow_doc(src, ref, d, data, len, depth);
+    ksi_free(data);
+}
+
+/* Lists the images under a manifest or index already in memory. */
+static void follow_doc(source *src, const char *ref, const desc *d,
+                       const unsigned char *data, size_t len, unsigned depth)
+{
+    json_t *doc = NULL;
+    const char *type;
+    char what[128];
+
     snprintf(what, sizeof(what), "manifest %s", d->digest);
     doc = parse_json(src, ref, what, data, len);
     if (!doc)
@@ -1423,7 +1495,6 @@ static void follow(source *src, const char *ref, const desc *d,
 
 done:
     json_decref(doc);
-    ksi_free(data);
 }
 
 /* ---- OCI layouts -------------------------------------------------------- */
@@ -1851,7 +1922,7 @@ static json_t *quiet_blob(archive_walk *aw, const char *digest)
     size_t len = 0;
     json_t *doc = NULL;
 
-    if (hex && load_blob(aw->src, hex, KSI_MAX_MANIFEST_SIZE, &data,
+    if (hex && load_blob(aw->src, hex, 1, KSI_MAX_MANIFEST_SIZE, &data,
                          &len) == BLOB_OK)
         doc = json_loadb((const char *)data, len, 0, NULL);
     ksi_free(data);
@@ -2301,4 +2372,115 @@ ksi_image_kind ksi_image_detect(const char *path)
     if (S_ISREG(sb.st_mode))
         return detect_archive(path);
     return KSI_IMAGE_NONE;
+}
+
+/* ---- registries over HTTP ----------------------------------------------- */
+
+/* One tag (or digest) of a repository: resolve it, list its images. */
+static void list_remote_ref(source *src, const char *name, const char *repo,
+                            const char *tag, const char *digest)
+{
+    char *ref = digest ? strf("docker://%s/%s@%s", name, repo, digest)
+                       : strf("docker://%s/%s:%s", name, repo, tag);
+    unsigned char *body = NULL;
+    char *header = NULL;
+    char computed[DIGEST_SIZE];
+    size_t len = 0;
+    ksi_remote_err err;
+    desc d;
+
+    if (!ref) {
+        nomem(src);
+        return;
+    }
+    src->repo = repo;
+    src->followed = 0;
+    if (digest) {
+        d = (desc){ digest, NULL, 0, NULL };
+        follow(src, ref, &d, 0);
+        goto done;
+    }
+    err = ksi_remote_get(src->remote, repo, 1, tag, KSI_MAX_MANIFEST_SIZE,
+                         &body, &len, &header, src->why, sizeof(src->why));
+    if (err != KSI_REMOTE_OK) {
+        if (err == KSI_REMOTE_NOMEM)
+            nomem(src);
+        else
+            report(src, KS_DIAG_ERROR, err == KSI_REMOTE_NOT_FOUND
+                                           ? KS_ERR_NOT_FOUND
+                                           : KS_ERR_IO,
+                   ref, "%s", err == KSI_REMOTE_NOT_FOUND
+                                  ? "no such repository or tag"
+                                  : src->why);
+        goto done;
+    }
+    /* A signed schema 1 manifest's digest is of its unsigned payload,
+     * which only the registry's header names. */
+    digest_of(body, len, computed);
+    d = (desc){ header && digest_hex(header) ? header : computed, NULL, 0,
+                NULL };
+    follow_doc(src, ref, &d, body, len, 0);
+done:
+    ksi_free(body);
+    ksi_free(header);
+    ksi_free(ref);
+}
+
+static void list_remote_repo(source *src, const char *name, const char *repo)
+{
+    char **tags = NULL;
+    size_t n = 0;
+    ksi_remote_err err = ksi_remote_tags(src->remote, repo, &tags, &n,
+                                         src->why, sizeof(src->why));
+    char *where = strf("docker://%s/%s", name, repo);
+
+    if (!where) {
+        ksi_remote_strings_free(tags, n);
+        nomem(src);
+        return;
+    }
+    if (err != KSI_REMOTE_OK)
+        report(src, KS_DIAG_ERROR, KS_ERR_IO, where,
+               "cannot list its tags: %s", src->why);
+    for (size_t i = 0; i < n && src->status == KS_OK; i++)
+        list_remote_ref(src, name, repo, tags[i], NULL);
+    ksi_remote_strings_free(tags, n);
+    ksi_free(where);
+}
+
+ks_status ksi_images_remote(struct ksi_remote *remote, const char *name,
+                            const char *repo, const char *tag,
+                            const char *digest, const char *platform,
+                            ksi_image_list *out, ksi_image_diag_fn diag,
+                            void *ctx)
+{
+    char **repos = NULL;
+    size_t n = 0;
+    char *where;
+    source src;
+
+    if (!remote || !name || !out)
+        return KS_ERR_ARG;
+    if (source_init(&src, STORE_REMOTE, name, platform, out, diag, ctx))
+        return KS_ERR_ARG;
+    src.remote = remote;
+    if (repo) {
+        if (tag || digest)
+            list_remote_ref(&src, name, repo, tag, digest);
+        else
+            list_remote_repo(&src, name, repo);
+        return src.status;
+    }
+    where = strf("docker://%s", name);
+    if (!where)
+        return KS_ERR_NOMEM;
+    if (ksi_remote_catalog(remote, &repos, &n, src.why, sizeof(src.why)) !=
+        KSI_REMOTE_OK)
+        report(&src, KS_DIAG_ERROR, KS_ERR_IO, where,
+               "cannot list the registry's repositories: %s", src.why);
+    for (size_t i = 0; i < n && src.status == KS_OK; i++)
+        list_remote_repo(&src, name, repos[i]);
+    ksi_remote_strings_free(repos, n);
+    ksi_free(where);
+    return src.status;
 }

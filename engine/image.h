@@ -44,6 +44,7 @@ typedef struct ksi_layer_ref {
                          * links already resolved, or NULL */
     int present;        /* stored elsewhere: set for images rebuilt from
                          * records, whose blobs another process read */
+    int remote;         /* to be fetched from the image's registry */
 } ksi_layer_ref;
 
 /* One image: a manifest for one platform, its config and its layers. */
@@ -66,6 +67,9 @@ typedef struct ksi_image {
     size_t config_len;
     ksi_layer_ref *layers;
     size_t n_layers;
+    /* Images listed from a registry: where their layers are fetched. */
+    struct ksi_remote *remote;      /* borrowed from the lister's caller */
+    char *repository;
 } ksi_image;
 
 /* A growing list of images; start it zeroed. Owns everything in it. */
@@ -90,6 +94,8 @@ typedef enum ksi_image_kind {
     KSI_IMAGE_REGISTRY_STORE,   /* a distribution/registry v2 store */
     KSI_IMAGE_DOCKER_ARCHIVE,   /* a tar with a top-level manifest.json */
     KSI_IMAGE_OCI_ARCHIVE,      /* a tar of an OCI layout, no manifest.json */
+    KSI_IMAGE_REMOTE,           /* a registry over HTTP (never detected from
+                                 * a path; named by a reference) */
 } ksi_image_kind;
 
 /*
@@ -147,6 +153,20 @@ ks_status ksi_images_registry_store(const char *root, const char *repo,
                                     const char *tag, const char *platform,
                                     ksi_image_list *out,
                                     ksi_image_diag_fn diag, void *ctx);
+
+/*
+ * A registry over HTTP, through `remote` (registry.h), which the listed
+ * images keep a pointer to for reading their layers: it must outlive the
+ * list. `name` is how references name the registry ("docker.io",
+ * "127.0.0.1:5000"). With `repo` NULL every repository of the catalog is
+ * listed; with `tag` and `digest` NULL every tag of `repo`.
+ */
+struct ksi_remote;
+ks_status ksi_images_remote(struct ksi_remote *remote, const char *name,
+                            const char *repo, const char *tag,
+                            const char *digest, const char *platform,
+                            ksi_image_list *out, ksi_image_diag_fn diag,
+                            void *ctx);
 
 /* Frees every image in the list and zeroes it. NULL is ok. */
 void ksi_image_list_free(ksi_image_list *list);

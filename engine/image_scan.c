@@ -27,6 +27,7 @@
 #include "alloc.h"
 #include "image.h"
 #include "input_limits.h"
+#include "registry.h"
 #include "results.h"
 #include "ruleset.h"
 #include "scan.h"
@@ -369,7 +370,7 @@ void ksi_record_diag(ks_scan *s, const ks_diag *d)
 
 static int layer_present(const ksi_layer_ref *r)
 {
-    return r->blob_path || r->member || r->present;
+    return r->blob_path || r->member || r->present || r->remote;
 }
 
 static json_t *image_record(const char *input, const ksi_image *img)
@@ -464,11 +465,50 @@ fail:
     return NULL;
 }
 
+/*
+ * Streams a layer from the image's registry into the reader. A transfer
+ * that fails for good is an error on the image; the bytes that did arrive
+ * are scanned, but no digest is claimed for them.
+ */
+static void read_remote_blob(ks_scan *s, ksi_layer *l, const ksi_image *img,
+                             const ksi_layer_ref *ref, size_t index)
+{
+    const char *chain[1] = { l->digest };
+    ksi_read_ctx rc = { img->reference, chain, 1, 0, 0, l, 1 };
+    ksi_remote_stream *st = NULL;
+    char why[512];
+    ksi_sha256 hash;
+    ksi_source src;
+    int fd = -1;
+
+    if (ksi_remote_open_blob(img->remote, img->repository, ref->digest, &st,
+                             &fd, why, sizeof(why)) != KSI_REMOTE_OK) {
+        ksi_layer_failed(l);
+        ksi_report(s, KS_DIAG_ERROR, KS_ERR_IO, img->reference, NULL, 0,
+                   "layer %zu (%s): %s", index, l->digest, why);
+        return;
+    }
+    ksi_source_fd(&src, fd);
+    ksi_sha256_init(&hash);
+    src.hash = &hash;
+    src.counter = &s->stored_bytes;
+    ksi_read_source(&s->self, &src, UINT64_MAX, &rc);
+    ksi_source_drain(&src);
+    if (ksi_remote_close_blob(st, why, sizeof(why)) != KSI_REMOTE_OK) {
+        ksi_layer_failed(l);
+        ksi_report(s, KS_DIAG_ERROR, KS_ERR_IO, img->reference, NULL, 0,
+                   "layer %zu (%s): %s", index, l->digest, why);
+        return;
+    }
+    check_digest(s, l, &hash, img->reference, index);
+}
+
 /* Streams a layer's blob through the reader, hashing it on the way. */
 static void read_blob(ks_scan *s, ksi_layer *l, const char *source_file,
-                      const ksi_layer_ref *ref, const char *image_ref,
+                      const ksi_image *img, const ksi_layer_ref *ref,
                       size_t index)
 {
+    const char *image_ref = img->reference;
     const char *chain[1] = { l->digest };
     ksi_read_ctx rc = { image_ref, chain, 1, 0, 0, l, 1 };
     struct archive *outer = NULL;
@@ -476,6 +516,10 @@ static void read_blob(ks_scan *s, ksi_layer *l, const char *source_file,
     ksi_source src;
     int fd = -1;
 
+    if (ref->remote) {
+        read_remote_blob(s, l, img, ref, index);
+        return;
+    }
     if (ref->blob_path) {
         fd = open(ref->blob_path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
@@ -531,7 +575,7 @@ static void read_layer(ks_scan *s, const char *source_file,
     }
     atomic_fetch_add(&s->layers_scanned, 1);
     atomic_store(&l->pending, 1);
-    read_blob(s, l, source_file, ref, img->reference, index);
+    read_blob(s, l, source_file, img, ref, index);
     ksi_layer_release(s, l);
 }
 
@@ -799,6 +843,8 @@ typedef struct image_input {
     char *path;         /* the OCI dir, archive file or store root */
     char *repo;         /* registry store only */
     char *tag;
+    ksi_remote_ref ref; /* a registry over HTTP */
+    ksi_remote *remote;
 } image_input;
 
 static void on_list_diag(void *ctx, ks_diag_level level, ks_status status,
@@ -880,11 +926,40 @@ static int split_store(const char *spec, image_input *in)
     return -1;
 }
 
+/*
+ * A registry reference: "docker://..." always, a bare "HOST/REPO[:TAG]"
+ * when no such path exists. Returns as parse_input, with `why` set on -1.
+ */
+static int parse_remote(const char *input, image_input *in, char *why,
+                        size_t cap)
+{
+    int explicit = strncmp(input, "docker://", 9) == 0;
+    struct stat sb;
+    int rc;
+
+    if (!explicit && lstat(input, &sb) == 0)
+        return 0;
+    rc = ksi_remote_parse(explicit ? input + 9 : input, explicit, &in->ref,
+                          why, cap);
+    if (rc > 0)
+        in->kind = KSI_IMAGE_REMOTE;
+    return rc;
+}
+
 /* Returns 1 when `input` is an image source (filling *in), 0 if not, -1
- * when it uses the image syntax but names nothing usable. */
+ * when it uses the image syntax but names nothing usable (a malformed
+ * registry reference leaves the reason in in->path). */
 static int parse_input(const char *input, image_input *in)
 {
+    char why[256];
+    int rc;
+
     memset(in, 0, sizeof(*in));
+    rc = parse_remote(input, in, why, sizeof(why));
+    if (rc < 0)
+        in->path = ksi_strdup(why);
+    if (rc != 0)
+        return rc;
     if (strncmp(input, "oci:", 4) == 0) {
         in->kind = KSI_IMAGE_OCI_DIR;
         return split_path_tag(input + 4, 1, in) ? -1 : 1;
@@ -909,6 +984,24 @@ static void input_clear(image_input *in)
     ksi_free(in->path);
     ksi_free(in->repo);
     ksi_free(in->tag);
+    ksi_remote_ref_clear(&in->ref);
+    ksi_remote_free(in->remote);
+}
+
+/* Opens the registry of a remote input; reports and returns -1 if not. */
+static int open_remote(ks_scan *s, const char *input, image_input *in)
+{
+    const char *chain[1] = { input };
+    ksi_remote_opts ro = { s->opts.registry_auth, s->opts.registry_user,
+                           s->opts.registry_password,
+                           s->opts.registry_plain_http };
+    char why[256];
+
+    in->remote = ksi_remote_new(in->ref.host, &ro, why, sizeof(why));
+    if (in->remote)
+        return 0;
+    ksi_report(s, KS_DIAG_ERROR, KS_ERR_IO, input, chain, 1, "%s", why);
+    return -1;
 }
 
 /*
@@ -923,16 +1016,24 @@ static int list_input(ks_scan *s, const char *input, image_input *in,
     int kind = parse_input(input, in);
     ks_status st = KS_OK;
 
-    if (kind <= 0) {
-        if (kind < 0)
-            ksi_report(s, KS_DIAG_ERROR, KS_ERR_NOT_FOUND, input, chain, 1,
-                       "no image source there: the path after the prefix "
-                       "must be an OCI layout directory (oci:), a docker "
-                       "save archive (docker-archive:) or a registry store "
-                       "root (registry-store:)");
+    if (kind < 0 && in->path)
+        ksi_report(s, KS_DIAG_ERROR, KS_ERR_ARG, input, chain, 1,
+                   "not an image reference: %s", in->path);
+    else if (kind < 0)
+        ksi_report(s, KS_DIAG_ERROR, KS_ERR_NOT_FOUND, input, chain, 1,
+                   "no image source there: the path after the prefix "
+                   "must be an OCI layout directory (oci:), a docker "
+                   "save archive (docker-archive:) or a registry store "
+                   "root (registry-store:)");
+    if (kind <= 0)
         return kind < 0;
-    }
     switch (in->kind) {
+    case KSI_IMAGE_REMOTE:
+        if (open_remote(s, input, in) == 0)
+            st = ksi_images_remote(in->remote, in->ref.name, in->ref.repo,
+                                   in->ref.tag, in->ref.digest, platform,
+                                   list, on_list_diag, s);
+        break;
     case KSI_IMAGE_OCI_DIR:
         st = ksi_images_oci(in->path, in->tag, platform, list, on_list_diag,
                             s);

@@ -86,6 +86,9 @@
  */
 #define KSI_MAX_RECORD (512u << 20)
 
+/* Bytes of one page of a registry's catalog or tag list. */
+#define KSI_MAX_REGISTRY_PAGE (16u << 20)
+
 /* Directory nesting followed in a tree walk. */
 #define KSI_MAX_DIR_DEPTH 256u
 

@@ -402,6 +402,20 @@ typedef struct ks_scan_options {
      * layers another shard reads. Records hold secrets in full.
      */
     ks_record_fn on_record;
+    /*
+     * Registries over HTTP, for references such as
+     * "docker://registry.example.com/team/app:1.4". Credentials are the
+     * user and password given here, else those a Docker config file holds
+     * for the registry (`registry_auth`, or NULL for
+     * $DOCKER_CONFIG/config.json, else ~/.docker/config.json). They are
+     * sent to that registry and its token service only and appear in no
+     * diagnostic. registry_plain_http speaks http:// instead of https://
+     * (a test registry on the loopback, say).
+     */
+    const char *registry_auth;
+    const char *registry_user;
+    const char *registry_password;
+    int registry_plain_http;
     ks_finding_fn on_finding;
     ks_diag_fn on_diag;
     ks_progress_fn on_progress;     /* called at the first finished entry,

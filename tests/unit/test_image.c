@@ -361,7 +361,8 @@ static void oci_broken_entries(void **state)
     blob_path(OCI, dir, no_layer.layer[1] + 7, path, sizeof(path));
     unlink(path);
 
-    /* Manifests that are not JSON, of an unknown type, of schema 1; and
+    /* Manifests that are not JSON, of an unknown type, of schema 1 with
+     * no layers; and
      * tags naming a blob that was never stored and a digest that would
      * climb out of blobs/. */
     put_blob(OCI, dir, "this is not json", junk);
@@ -443,8 +444,11 @@ static void oci_broken_entries(void **state)
     r = find_diag(&d, KS_WARN_SKIPPED, "application/vnd.example.thing+json");
     assert_non_null(r);
     assert_int_equal(r->level, KS_DIAG_WARNING);
-    r = find_diag(&d, KS_WARN_SKIPPED, "schema 1");
+    /* Schema 1 manifests are read; one without layers is an error. */
+    r = find_diag(&d, KS_ERR_ARCHIVE, "schema 1 manifest");
     assert_non_null(r);
+    assert_int_equal(r->level, KS_DIAG_ERROR);
+    assert_non_null(strstr(r->message, "has no fsLayers"));
     assert_non_null(strstr(r->where, ":v1"));
 
     r = find_diag(&d, KS_ERR_ARCHIVE, "not a sha256 digest");
