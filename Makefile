@@ -41,7 +41,8 @@ FIXGEN     := $(BUILD)/make_fixtures
 BUILD_PKGS := gcc make pkg-config libhyperscan-dev libarchive-dev \
               libzstd-dev libjansson-dev libyaml-dev libpcre2-dev
 DEB_PKGS := $(BUILD_PKGS) libcmocka-dev jq time zstd libarchive-tools \
-            util-linux slurmctld slurmd slurm-client munge python3-yaml
+            util-linux slurmctld slurmd slurm-client munge python3-yaml \
+            git python3-jsonschema
 
 .PHONY: all deps deps-build test unit e2e test-asan demo bench install clean
 
