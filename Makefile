@@ -5,7 +5,7 @@
 #   make deps-build install only what building keysift needs
 #   make test       unit and end-to-end tests, then again under ASan+UBSan
 #   make demo       scan a generated example tree and layer tarball
-#   make bench      throughput benchmarks (see bench/README.md)
+#   make bench      throughput and start-up benchmarks (bench/)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
 
@@ -139,6 +139,7 @@ demo: deps
 bench: deps
 	$(MAKE) --no-print-directory $(BIN) $(FIXGEN)
 	bash bench/run.sh $(BIN)
+	bash bench/startup.sh $(BIN)
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
