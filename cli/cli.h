@@ -168,6 +168,9 @@ struct json_t *report_finding_json(const finding_group *g, int show);
 struct json_t *report_stats_json(const report *r);
 struct json_t *report_suppressed_json(const report *r);
 
+/* Frees n strings and the array holding them. */
+void free_strings(char **list, size_t n);
+
 /* A JSON string of a C string that may not be UTF-8; null for NULL. */
 struct json_t *report_json_text(const char *s);
 /* The same for bytes: invalid UTF-8 is written as \xNN. */

@@ -17,24 +17,17 @@ void policy_init(policy *p)
     p->fail_on = -1;
 }
 
-static void free_list(char **list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(list[i]);
-    free(list);
-}
-
 void policy_free(policy *p)
 {
     free(p->source);
-    free_list(p->rule_files, p->n_rule_files);
-    free_list(p->disabled, p->n_disabled);
-    free_list(p->allow_paths, p->n_allow_paths);
+    free_strings(p->rule_files, p->n_rule_files);
+    free_strings(p->disabled, p->n_disabled);
+    free_strings(p->allow_paths, p->n_allow_paths);
     for (size_t i = 0; i < p->n_allow_values; i++)
         pcre2_code_free(p->allow_values[i]);
     free(p->allow_values);
-    free_list(p->allow_value_text, p->n_allow_values);
-    free_list(p->allow_secrets, p->n_allow_secrets);
+    free_strings(p->allow_value_text, p->n_allow_values);
+    free_strings(p->allow_secrets, p->n_allow_secrets);
     free(p->baseline_path);
     baseline_free(p->base);
     policy_init(p);

@@ -47,6 +47,13 @@ static int grow(void *array, size_t *cap, size_t need, size_t size)
     return 0;
 }
 
+void free_strings(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
 static void occurrence_free(occurrence *o)
 {
     free(o->secret);
@@ -57,9 +64,7 @@ static void occurrence_free(occurrence *o)
     free(o->platform);
     free(o->layer_digest);
     free(o->config_field);
-    for (size_t i = 0; i < o->chain_len; i++)
-        free(o->chain[i]);
-    free(o->chain);
+    free_strings(o->chain, o->chain_len);
 }
 
 /* Copies an optional string; fails only when a copy could not be made. */
@@ -181,9 +186,7 @@ static void saved_image_free(saved_image *s)
     free(s->manifest_digest);
     free(s->platform);
     free(s->config_digest);
-    for (size_t i = 0; i < s->n_layers; i++)
-        free(s->layers[i]);
-    free(s->layers);
+    free_strings(s->layers, s->n_layers);
 }
 
 void report_filter(report *r,
