@@ -5,7 +5,7 @@
 #   make deps-build install only what building keysift needs
 #   make test       unit and end-to-end tests, then again under ASan+UBSan
 #   make demo       scan a generated example tree and layer tarball
-#   make bench      throughput benchmarks (see bench/README.md)
+#   make bench      throughput and start-up benchmarks (bench/)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
 
@@ -43,7 +43,7 @@ BUILD_PKGS := gcc make pkg-config libhyperscan-dev libarchive-dev \
               libcurl4-openssl-dev
 DEB_PKGS := $(BUILD_PKGS) libcmocka-dev jq time zstd libarchive-tools \
             util-linux slurmctld slurmd slurm-client munge python3-yaml \
-            docker-registry skopeo apache2-utils
+            docker-registry skopeo apache2-utils git python3-jsonschema
 
 .PHONY: all deps deps-build test unit e2e test-asan demo bench install clean
 
@@ -140,6 +140,7 @@ demo: deps
 bench: deps
 	$(MAKE) --no-print-directory $(BIN) $(FIXGEN)
 	bash bench/run.sh $(BIN)
+	bash bench/startup.sh $(BIN)
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \

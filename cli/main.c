@@ -23,6 +23,10 @@ static const char usage_text[] =
     "  keysift merge FILE...              join the outputs of sharded\n"
     "                                     scans (scan --shard K/N) into one\n"
     "                                     report\n"
+    "  keysift scan --staged | --diff F   scan only the lines a change adds\n"
+    "  keysift baseline create [INPUT...] record today's findings so that a\n"
+    "                                     gate fails only on new ones\n"
+    "  keysift diff OLD NEW               compare two scan snapshots\n"
     "  keysift rules list [OPTIONS]       list the rules in use\n"
     "  keysift rules test [OPTIONS]       check every rule against its\n"
     "                                     examples and negative examples\n"
@@ -40,9 +44,12 @@ static const char usage_text[] =
     "  keysift scan /srv/registry             scan a registry's storage\n"
     "  docker save img | keysift scan -       scan a tar from a pipe\n"
     "  keysift scan --rules my-rules.yaml src/\n"
+    "  keysift scan -f sarif -o keysift.sarif --baseline base.json .\n"
     "\n"
-    "Exit status: 0 nothing found, 1 findings, 2 an error occurred.\n"
-    "Run 'keysift scan --help' for scan options; docs/ has the details.\n";
+    "Exit status: 0 nothing found, 1 findings (for scan: at or above\n"
+    "--fail-on; for diff: new ones), 2 an error occurred.\n"
+    "Run 'keysift scan --help' for scan options; docs/ has the details\n"
+    "(docs/ci.md for CI gates and pre-commit).\n";
 
 void cli_error(const char *fmt, ...)
 {
@@ -172,6 +179,10 @@ static int cmd_help(int argc, char **argv)
         return cmd_plan(2, sub);
     if (argc > 1 && strcmp(argv[1], "merge") == 0)
         return cmd_merge(2, sub);
+    if (argc > 1 && strcmp(argv[1], "baseline") == 0)
+        return cmd_baseline(2, sub);
+    if (argc > 1 && strcmp(argv[1], "diff") == 0)
+        return cmd_diff(2, sub);
     fputs(usage_text, stdout);
     return 0;
 }
@@ -201,6 +212,10 @@ int main(int argc, char **argv)
         return cmd_plan(argc - 1, argv + 1);
     if (strcmp(cmd, "merge") == 0)
         return cmd_merge(argc - 1, argv + 1);
+    if (strcmp(cmd, "baseline") == 0)
+        return cmd_baseline(argc - 1, argv + 1);
+    if (strcmp(cmd, "diff") == 0)
+        return cmd_diff(argc - 1, argv + 1);
     cli_error("unknown command '%s'; run 'keysift --help' for the list",
               cmd);
     return 2;

@@ -1,9 +1,11 @@
 /*
- * report.c - collects findings, groups them by fingerprint, and writes them
- * as text, JSON or JSON Lines.
+ * report.c - collects findings, drops what the gate suppresses (counting
+ * it), groups the rest by fingerprint, and writes them as text, JSON or
+ * JSON Lines (SARIF is in sarif.c).
  *
- * Findings are collected and sorted before anything is written, so output
- * is the same whatever order the worker threads found things in.
+ * Findings and diagnostics are collected and sorted before anything is
+ * written, so output is the same whatever order the worker threads found
+ * things in.
  */
 #include "cli.h"
 
@@ -45,18 +47,24 @@ static int grow(void *array, size_t *cap, size_t need, size_t size)
     return 0;
 }
 
+void free_strings(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
 static void occurrence_free(occurrence *o)
 {
     free(o->secret);
+    free(o->key_path);
     free(o->input);
     free(o->image);
     free(o->manifest_digest);
     free(o->platform);
     free(o->layer_digest);
     free(o->config_field);
-    for (size_t i = 0; i < o->chain_len; i++)
-        free(o->chain[i]);
-    free(o->chain);
+    free_strings(o->chain, o->chain_len);
 }
 
 /* Copies an optional string; fails only when a copy could not be made. */
@@ -110,7 +118,10 @@ int report_add(report *r, const ks_finding *f)
     o->flags = loc->flags;
     o->layer_index = loc->layer_index;
     o->deleted_by = loc->deleted_by;
-    if (loc->image && copy_image_fields(o, loc)) {
+    o->key_path = location_key_path(loc);
+    if ((loc->image && copy_image_fields(o, loc)) || !o->key_path ||
+        location_key(f->rule->id, f->secret, f->secret_len, o->key_path,
+                     o->key)) {
         occurrence_free(o);
         goto nomem;
     }
@@ -139,6 +150,116 @@ int report_add_diag(report *r, const ks_diag *d)
     return 0;
 }
 
+int report_add_image(report *r, const ks_image_info *img)
+{
+    saved_image *s;
+
+    if (grow(&r->images, &r->cap_images, r->n_images + 1,
+             sizeof(*r->images)))
+        goto nomem;
+    s = &r->images[r->n_images];
+    memset(s, 0, sizeof(*s));
+    s->layers = calloc(img->n_layers ? img->n_layers : 1, sizeof(char *));
+    r->n_images++;
+    if (!s->layers || copy_opt(&s->input, img->input) ||
+        copy_opt(&s->reference, img->reference) ||
+        copy_opt(&s->manifest_digest, img->manifest_digest) ||
+        copy_opt(&s->platform, img->platform) ||
+        copy_opt(&s->config_digest, img->config_digest))
+        goto nomem;
+    for (; s->n_layers < img->n_layers; s->n_layers++) {
+        if (copy_opt(&s->layers[s->n_layers],
+                     img->layers[s->n_layers].digest))
+            goto nomem;
+    }
+    return 0;
+
+nomem:
+    r->failed = 1;
+    return -1;
+}
+
+static void saved_image_free(saved_image *s)
+{
+    free(s->input);
+    free(s->reference);
+    free(s->manifest_digest);
+    free(s->platform);
+    free(s->config_digest);
+    free_strings(s->layers, s->n_layers);
+}
+
+void report_filter(report *r,
+                   suppress_reason (*keep)(const occurrence *, void *),
+                   void *ctx)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < r->n_occ; i++) {
+        suppress_reason why = keep(&r->occ[i], ctx);
+
+        if (why == SUPPRESS_NONE) {
+            r->occ[kept++] = r->occ[i];
+            continue;
+        }
+        r->suppressed[why]++;
+        occurrence_free(&r->occ[i]);
+    }
+    r->n_occ = kept;
+}
+
+size_t report_suppressed_total(const report *r)
+{
+    size_t n = 0;
+
+    for (int i = 1; i < SUPPRESS_COUNT; i++)
+        n += r->suppressed[i];
+    return n;
+}
+
+/* Names as the JSON report spells them. */
+const char *suppress_name(suppress_reason why)
+{
+    static const char *const names[SUPPRESS_COUNT] = {
+        [SUPPRESS_NONE] = "none",
+        [SUPPRESS_RULE] = "disabled_rule",
+        [SUPPRESS_SEVERITY] = "below_min_severity",
+        [SUPPRESS_INLINE] = "inline_allow",
+        [SUPPRESS_PATH] = "allowed_path",
+        [SUPPRESS_VALUE] = "allowed_value",
+        [SUPPRESS_SECRET] = "allowed_secret",
+        [SUPPRESS_BASELINE] = "baseline",
+    };
+
+    return (unsigned)why < SUPPRESS_COUNT ? names[why] : "unknown";
+}
+
+static int cmp_opt(const char *a, const char *b)
+{
+    if (!a || !b)
+        return (a != NULL) - (b != NULL);
+    return strcmp(a, b);
+}
+
+/*
+ * Locations that name the same place (one layer in the images of several
+ * platforms shares the image reference) are told apart by the rest.
+ */
+static int image_order(const occurrence *a, const occurrence *b)
+{
+    int c = cmp_opt(a->platform, b->platform);
+
+    if (!c)
+        c = cmp_opt(a->manifest_digest, b->manifest_digest);
+    if (!c)
+        c = cmp_opt(a->layer_digest, b->layer_digest);
+    if (!c)
+        c = cmp_opt(a->config_field, b->config_field);
+    if (!c && a->flags != b->flags)
+        c = a->flags < b->flags ? -1 : 1;
+    return c;
+}
+
 /* Orders locations: by chain element, then line, column and offset. */
 static int location_order(const occurrence *a, const occurrence *b)
 {
@@ -158,7 +279,7 @@ static int location_order(const occurrence *a, const occurrence *b)
         return a->column < b->column ? -1 : 1;
     if (a->offset != b->offset)
         return a->offset < b->offset ? -1 : 1;
-    return 0;
+    return image_order(a, b);
 }
 
 static int by_fingerprint(const void *x, const void *y)
@@ -177,8 +298,22 @@ static int by_first_location(const void *x, const void *y)
     return c ? c : strcmp(a->first->rule->id, b->first->rule->id);
 }
 
+static int diag_order(const void *x, const void *y)
+{
+    const saved_diag *a = x, *b = y;
+    int c = cmp_opt(a->where, b->where);
+
+    if (!c)
+        c = cmp_opt(a->message, b->message);
+    if (!c && a->level != b->level)
+        c = a->level < b->level ? -1 : 1;
+    return c;
+}
+
 void report_group(report *r)
 {
+    if (r->n_diags > 1)
+        qsort(r->diags, r->n_diags, sizeof(*r->diags), diag_order);
     if (r->n_occ > 1)
         qsort(r->occ, r->n_occ, sizeof(*r->occ), by_fingerprint);
     free(r->groups);
@@ -211,9 +346,12 @@ void report_free(report *r)
         free(r->diags[i].where);
         free(r->diags[i].message);
     }
+    for (size_t i = 0; i < r->n_images; i++)
+        saved_image_free(&r->images[i]);
     free(r->occ);
     free(r->groups);
     free(r->diags);
+    free(r->images);
     memset(r, 0, sizeof(*r));
 }
 
@@ -224,7 +362,7 @@ void report_free(report *r)
  * formats that is only the public prefix), and only when the secret is long
  * enough that four bytes give little away.
  */
-static size_t redact_keep(size_t len)
+size_t redact_keep(size_t len)
 {
     if (len >= 16)
         return 4;
@@ -233,8 +371,7 @@ static size_t redact_keep(size_t len)
     return 0;
 }
 
-/* Writes bytes with control and non-ASCII bytes escaped. */
-static void put_escaped(FILE *out, const char *s, size_t len)
+void put_escaped(FILE *out, const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -295,6 +432,16 @@ static json_t *json_text(const char *s)
     return s ? json_bytes(s, strlen(s)) : json_null();
 }
 
+json_t *report_json_text(const char *s)
+{
+    return json_text(s);
+}
+
+json_t *report_json_bytes(const char *s, size_t len)
+{
+    return json_bytes(s, len);
+}
+
 static json_t *json_secret(const occurrence *o, int show)
 {
     size_t keep = redact_keep(o->secret_len);
@@ -345,6 +492,7 @@ static json_t *location_json(const occurrence *o)
     json_object_set_new(loc, "line", json_integer((json_int_t)o->line));
     json_object_set_new(loc, "column", json_integer((json_int_t)o->column));
     json_object_set_new(loc, "offset", json_integer((json_int_t)o->offset));
+    json_object_set_new(loc, "fingerprint", json_string(o->key));
     json_object_set_new(loc, "nested",
                         json_boolean(o->flags & KS_LOC_NESTED));
     json_object_set_new(loc, "deleted",
@@ -354,7 +502,7 @@ static json_t *location_json(const occurrence *o)
     return loc;
 }
 
-static json_t *finding_json(const finding_group *g, int show)
+json_t *report_finding_json(const finding_group *g, int show)
 {
     const occurrence *o = g->first;
     json_t *f = json_object();
@@ -395,7 +543,19 @@ static json_t *diag_json(const saved_diag *d)
     return j;
 }
 
-static json_t *stats_json(const report *r)
+json_t *report_suppressed_json(const report *r)
+{
+    json_t *j = json_object();
+
+    json_object_set_new(j, "total",
+                        json_integer((json_int_t)report_suppressed_total(r)));
+    for (int i = 1; i < SUPPRESS_COUNT; i++)
+        json_object_set_new(j, suppress_name((suppress_reason)i),
+                            json_integer((json_int_t)r->suppressed[i]));
+    return j;
+}
+
+json_t *report_stats_json(const report *r)
 {
     json_t *j = json_object();
     const ks_scan_stats *s = &r->stats;
@@ -418,6 +578,7 @@ static json_t *stats_json(const report *r)
                         json_integer((json_int_t)s->layers_cached));
     json_object_set_new(j, "stored_bytes",
                         json_integer((json_int_t)s->stored_bytes));
+    json_object_set_new(j, "suppressed", report_suppressed_json(r));
     json_object_set_new(j, "seconds", json_real(r->seconds));
     return j;
 }
@@ -430,14 +591,15 @@ static int write_json(FILE *out, const report *r, int show)
     int rc;
 
     for (size_t i = 0; i < r->n_groups; i++)
-        json_array_append_new(findings, finding_json(&r->groups[i], show));
+        json_array_append_new(findings,
+                              report_finding_json(&r->groups[i], show));
     for (size_t i = 0; i < r->n_diags; i++)
         json_array_append_new(diags, diag_json(&r->diags[i]));
     json_object_set_new(root, "version", json_string(KS_VERSION));
     json_object_set_new(root, "rules_hash", json_text(r->rules_hash));
     json_object_set_new(root, "findings", findings);
     json_object_set_new(root, "diagnostics", diags);
-    json_object_set_new(root, "stats", stats_json(r));
+    json_object_set_new(root, "stats", report_stats_json(r));
     rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     fputc('\n', out);
     json_decref(root);
@@ -447,7 +609,7 @@ static int write_json(FILE *out, const report *r, int show)
 static int write_jsonl(FILE *out, const report *r, int show)
 {
     for (size_t i = 0; i < r->n_groups; i++) {
-        json_t *f = finding_json(&r->groups[i], show);
+        json_t *f = report_finding_json(&r->groups[i], show);
         int rc = json_dumpf(f, out, JSON_COMPACT | JSON_PRESERVE_ORDER);
 
         json_decref(f);
@@ -504,6 +666,8 @@ int report_write(FILE *out, const report *r, out_format fmt, int show)
         return write_json(out, r, show);
     case FORMAT_JSONL:
         return write_jsonl(out, r, show);
+    case FORMAT_SARIF:
+        return sarif_write(out, r, show);
     case FORMAT_TEXT:
         write_text(out, r, show);
         return 0;

@@ -1,5 +1,7 @@
 /*
- * scan_cmd.c - `keysift scan`: options, the scan itself, the report and the
+ * scan_cmd.c - `keysift scan` (and `keysift baseline create`, the same
+ * scan written as a baseline, and `keysift merge`): options, the project
+ * config, the scan itself, what the gate suppresses, the report and the
  * exit status.
  */
 #include "cli.h"
@@ -12,6 +14,7 @@
 
 static const char scan_usage[] =
     "Usage: keysift scan [OPTIONS] INPUT...\n"
+    "       keysift scan [OPTIONS] --staged | --diff FILE|-\n"
     "\n"
     "Scans each INPUT for secrets. An INPUT is a file, a directory (walked\n"
     "recursively; symlinks are not followed), a tar or zip archive (plain,\n"
@@ -28,9 +31,11 @@ static const char scan_usage[] =
     "KEYSIFT_REGISTRY_PASSWORD, else from ~/.docker/config.json.\n"
     "A running process is named pid:PID (or --pid PID): its environment\n"
     "and the files under its root directory (/proc/PID/root) are scanned.\n"
+    "--staged scans only the lines staged for the next commit (git diff\n"
+    "--cached); --diff scans only the lines a unified diff adds.\n"
     "\n"
     "Options:\n"
-    "  -f, --format FORMAT   text (default), json or jsonl\n"
+    "  -f, --format FORMAT   text (default), json, jsonl or sarif\n"
     "  -o, --output FILE     write the report to FILE instead of stdout\n"
     "  -j, --jobs N          worker threads (default: one per CPU)\n"
     "      --rules PATH      add rules from a YAML file or a directory of\n"
@@ -38,7 +43,7 @@ static const char scan_usage[] =
     "      --rules-only      use only the --rules rules, not the built-in\n"
     "      --no-cache        compile the rules even if a compiled copy is\n"
     "                        cached (in $KEYSIFT_CACHE_DIR, else\n"
-    "                        ~/.cache/keysift)\n"
+    "                        $XDG_CACHE_HOME/keysift or ~/.cache/keysift)\n"
     "      --show-secrets    print secrets in full (redacted by default)\n"
     "      --platform OS/ARCH  for multi-platform images, scan only this\n"
     "                        platform (default: every platform)\n"
@@ -60,13 +65,36 @@ static const char scan_usage[] =
     "                        not a terminal (it is drawn on one unless -q)\n"
     "      --max-depth N     open archives inside archives this deep\n"
     "                        (default 3; an input archive is depth 1)\n"
+    "\n"
+    "Gate options (see docs/ci.md):\n"
+    "      --config FILE     read the project config from FILE (default:\n"
+    "                        .keysift.yaml at the root of the scanned\n"
+    "                        directory, or in the working directory)\n"
+    "      --no-config       read no project config\n"
+    "      --baseline FILE   report only findings not in FILE (made by\n"
+    "                        'keysift baseline create')\n"
+    "      --min-severity S  report nothing below severity S\n"
+    "      --fail-on S       exit 1 only for findings of severity S or\n"
+    "                        above (default: any finding); S is info, low,\n"
+    "                        medium, high or critical\n"
+    "      --snapshot FILE   also write a snapshot of this scan to FILE\n"
+    "                        (compare two with 'keysift diff')\n"
+    "      --staged          scan the lines staged in git, not INPUTs\n"
+    "      --diff FILE       scan the lines a unified diff adds (- for\n"
+    "                        standard input), not INPUTs\n"
+    "\n"
     "  -q, --quiet           no summary and no warnings on stderr\n"
     "  -v, --verbose         more detail on stderr\n"
     "  -h, --help            show this help\n"
     "\n"
-    "Exit status: 0 nothing found, 1 findings, 2 an error occurred (bad\n"
-    "usage, bad rules, or an input that could not be read; the other inputs\n"
-    "are still scanned and reported).\n";
+    "Lines marked keysift:allow, and findings the config or the baseline\n"
+    "allows, are not reported; the summary counts them.\n"
+    "\n"
+    "Exit status: 0 nothing at or above the fail threshold, 1 findings at\n"
+    "or above it, 2 an error occurred (bad usage, bad rules or config, or\n"
+    "an input that could not be read; the other inputs are still scanned\n"
+    "and reported).\n";
+
 
 static const char merge_usage[] =
     "Usage: keysift merge [OPTIONS] FILE...\n"
@@ -83,6 +111,9 @@ static const char merge_usage[] =
     "      --rules PATH      the --rules the shards were given (repeatable)\n"
     "      --rules-only      as the shards had it\n"
     "      --show-secrets    print secrets in full (redacted by default)\n"
+    "      --config FILE, --no-config, --baseline FILE, --min-severity S,\n"
+    "      --fail-on S       as for 'keysift scan' (.keysift.yaml is read\n"
+    "                        from the working directory)\n"
     "  -q, --quiet           no summary and no warnings on stderr\n"
     "  -v, --verbose         more detail on stderr\n"
     "  -h, --help            show this help\n"
@@ -111,6 +142,19 @@ typedef struct scan_cli {
     progress prog;
     int show_secrets;
     int level;
+    enum scan_mode mode;
+    const char *config;         /* --config */
+    int no_config;
+    const char *baseline;       /* --baseline */
+    int min_severity;           /* -1 unless given */
+    int fail_on;                /* -1 unless given */
+    const char *snapshot;
+    int staged;
+    const char *diff;
+    int change_failed;          /* --staged or --diff could not be read */
+    char **inputs;              /* those named, then --pid's */
+    size_t n_inputs;
+    policy pol;
     report rep;
 } scan_cli;
 
@@ -157,6 +201,13 @@ static int on_record(const char *line, size_t len, void *user)
     return 0;
 }
 
+static int on_image(const ks_image_info *img, void *user)
+{
+    scan_cli *c = user;
+
+    report_add_image(&c->rep, img);
+    return 0;
+}
 
 static int parse_jobs(const char *arg, unsigned *out)
 {
@@ -193,9 +244,78 @@ static int add_pid(scan_cli *c, const char *arg)
     return 0;
 }
 
+static int parse_severity(const char *opt, const char *arg, int *out)
+{
+    ks_severity sev;
+
+    if (ks_severity_parse(arg, &sev) == 0) {
+        *out = (int)sev;
+        return 0;
+    }
+    cli_error("%s wants info, low, medium, high or critical, not '%s'", opt,
+              arg);
+    return -1;
+}
+
+static int parse_output_format(scan_cli *c, const char *arg)
+{
+    if (c->mode == SCAN_BASELINE) {
+        cli_error("baseline create writes only the baseline format; drop "
+                  "--format");
+        return -1;
+    }
+    if (strcmp(arg, "sarif") == 0) {
+        c->format = FORMAT_SARIF;
+        return 0;
+    }
+    if (parse_format(arg, &c->format) == 0)
+        return 0;
+    cli_error("unknown format '%s' (use text, json, jsonl or sarif)", arg);
+    return -1;
+}
+
+/* What the gate options say with the others. Returns -1 to go on, or 2. */
+static int check_gate_args(const scan_cli *c, int argc)
+{
+    int change = c->staged || c->diff;
+
+    if (change && (optind < argc || c->n_pids)) {
+        cli_error("--staged and --diff scan a change, not INPUTs; drop "
+                  "the INPUTs or the option");
+        return 2;
+    }
+    if (c->staged && c->diff) {
+        cli_error("use --staged or --diff, not both");
+        return 2;
+    }
+    if ((c->shard_count || c->merging) && (change || c->snapshot)) {
+        cli_error("--staged, --diff and --snapshot are for whole scans, "
+                  "not for --shard or merge");
+        return 2;
+    }
+    if (c->shard_count && (c->baseline || c->config || c->fail_on >= 0 ||
+                           c->min_severity >= 0)) {
+        cli_error("a shard's findings are judged once merged: give "
+                  "--baseline, --config, --fail-on and --min-severity to "
+                  "'keysift merge'");
+        return 2;
+    }
+    if (c->mode == SCAN_BASELINE &&
+        (c->baseline || c->snapshot || c->fail_on >= 0 || c->shard_count)) {
+        cli_error("baseline create takes none of --baseline, --snapshot, "
+                  "--fail-on and --shard; see 'keysift baseline --help'");
+        return 2;
+    }
+    return -1;
+}
+
 /* What the options say together. Returns -1 to go on, or 2. */
 static int check_args(const scan_cli *c, int argc)
 {
+    int rc = check_gate_args(c, argc);
+
+    if (rc >= 0)
+        return rc;
     if (c->merging && (c->scan_only || c->jobs || c->platform ||
                        c->max_depth)) {
         cli_error("merge takes the output options only; scan options "
@@ -208,7 +328,8 @@ static int check_args(const scan_cli *c, int argc)
                   "JSON Lines: leave out -f, and give -f to merge instead");
         return 2;
     }
-    if (optind >= argc && c->n_pids == 0) {
+    if (optind >= argc && c->n_pids == 0 && !c->staged && !c->diff &&
+        c->mode != SCAN_BASELINE) {
         cli_error(c->merging ? "nothing to merge: name the files that "
                                "'keysift scan --shard K/N -o FILE' wrote"
                              : "nothing to scan: name a file, directory, "
@@ -224,7 +345,9 @@ static int parse_args(scan_cli *c, int argc, char **argv)
 {
     enum { OPT_RULES = 256, OPT_RULES_ONLY, OPT_SHOW, OPT_PLATFORM,
            OPT_DEPTH, OPT_NO_CACHE, OPT_PID, OPT_SHARD, OPT_CACHE,
-           OPT_PROGRESS, OPT_REGISTRY_AUTH, OPT_INSECURE };
+           OPT_PROGRESS, OPT_REGISTRY_AUTH, OPT_INSECURE, OPT_CONFIG,
+           OPT_NO_CONFIG, OPT_BASELINE, OPT_MIN_SEV, OPT_FAIL_ON,
+           OPT_SNAPSHOT, OPT_STAGED, OPT_DIFF };
     static const struct option longs[] = {
         { "format", required_argument, NULL, 'f' },
         { "output", required_argument, NULL, 'o' },
@@ -241,6 +364,14 @@ static int parse_args(scan_cli *c, int argc, char **argv)
         { "progress", no_argument, NULL, OPT_PROGRESS },
         { "registry-auth", required_argument, NULL, OPT_REGISTRY_AUTH },
         { "insecure", no_argument, NULL, OPT_INSECURE },
+        { "config", required_argument, NULL, OPT_CONFIG },
+        { "no-config", no_argument, NULL, OPT_NO_CONFIG },
+        { "baseline", required_argument, NULL, OPT_BASELINE },
+        { "min-severity", required_argument, NULL, OPT_MIN_SEV },
+        { "fail-on", required_argument, NULL, OPT_FAIL_ON },
+        { "snapshot", required_argument, NULL, OPT_SNAPSHOT },
+        { "staged", no_argument, NULL, OPT_STAGED },
+        { "diff", required_argument, NULL, OPT_DIFF },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -254,10 +385,8 @@ static int parse_args(scan_cli *c, int argc, char **argv)
         switch (opt) {
         case 'f':
             c->format_set = 1;
-            if (parse_format(optarg, &c->format) == 0)
+            if (parse_output_format(c, optarg) == 0)
                 break;
-            cli_error("unknown format '%s' (use text, json or jsonl)",
-                      optarg);
             return 2;
         case 'o':
             c->output = optarg;
@@ -322,14 +451,45 @@ static int parse_args(scan_cli *c, int argc, char **argv)
             cli_error("--max-depth wants a number from 1 to 256, not '%s'",
                       optarg);
             return 2;
+        case OPT_CONFIG:
+            c->config = optarg;
+            break;
+        case OPT_NO_CONFIG:
+            c->no_config = 1;
+            break;
+        case OPT_BASELINE:
+            c->baseline = optarg;
+            break;
+        case OPT_MIN_SEV:
+            if (parse_severity("--min-severity", optarg, &c->min_severity))
+                return 2;
+            break;
+        case OPT_FAIL_ON:
+            if (parse_severity("--fail-on", optarg, &c->fail_on))
+                return 2;
+            break;
+        case OPT_SNAPSHOT:
+            c->snapshot = optarg;
+            break;
+        case OPT_STAGED:
+            c->staged = 1;
+            break;
+        case OPT_DIFF:
+            c->diff = optarg;
+            break;
         case 'q':
             c->level = LEVEL_QUIET;
             break;
+
+
         case 'v':
             c->level = LEVEL_VERBOSE;
             break;
         case 'h':
-            fputs(c->merging ? merge_usage : scan_usage, stdout);
+            if (c->mode == SCAN_BASELINE)
+                baseline_help();
+            else
+                fputs(c->merging ? merge_usage : scan_usage, stdout);
             return 0;
         case ':':
             cli_error("option '%s' needs a value; see 'keysift %s --help'",
@@ -342,6 +502,47 @@ static int parse_args(scan_cli *c, int argc, char **argv)
         }
     }
     return check_args(c, argc);
+}
+
+/*
+ * The project config, then the options over it: an option given on the
+ * command line wins. Returns 0, or -1 with the error printed.
+ */
+static int load_policy(scan_cli *c)
+{
+    policy *p = &c->pol;
+    char *found = NULL;
+    const char *path = c->config;
+
+    if (!path && !c->no_config) {
+        if (config_find(c->staged || c->diff ? NULL : c->inputs,
+                        c->staged || c->diff ? 0 : c->n_inputs, &found))
+            return -1;
+        path = found;
+    }
+    if (path && config_load(p, path)) {
+        free(found);
+        return -1;
+    }
+    free(found);
+    if (p->source && c->level >= LEVEL_VERBOSE)
+        fprintf(stderr, "keysift: project config %s\n", p->source);
+    if (c->min_severity >= 0)
+        p->min_severity = c->min_severity;
+    if (c->fail_on >= 0)
+        p->fail_on = c->fail_on;
+    if (c->mode == SCAN_BASELINE) {
+        free(p->baseline_path);
+        p->baseline_path = NULL;
+    }
+    path = c->baseline ? c->baseline : p->baseline_path;
+    if (path && !(p->base = baseline_load(path)))
+        return -1;
+    for (size_t i = 0; i < p->n_rule_files; i++) {
+        if (rule_opts_add(&c->rules, p->rule_files[i]))
+            return -1;
+    }
+    return 0;
 }
 
 static double now_seconds(void)
@@ -371,6 +572,26 @@ static void severity_counts(const report *r, char *out, size_t cap)
 static const char *plural(uint64_t n)
 {
     return n == 1 ? "" : "s";
+}
+
+/* "; 3 suppressed (2 baseline, 1 inline_allow)" */
+static void print_suppressed(const report *r)
+{
+    size_t total = report_suppressed_total(r);
+    const char *sep = "";
+
+    if (total == 0)
+        return;
+    fprintf(stderr, "keysift: %zu suppressed (", total);
+    for (int i = 1; i < SUPPRESS_COUNT; i++) {
+        if (!r->suppressed[i])
+            continue;
+        fprintf(stderr, "%s%zu ", sep, r->suppressed[i]);
+        for (const char *n = suppress_name((suppress_reason)i); *n; n++)
+            fputc(*n == '_' ? ' ' : *n, stderr);
+        sep = ", ";
+    }
+    fputs("); not reported\n", stderr);
 }
 
 static void print_summary(const scan_cli *c)
@@ -413,6 +634,7 @@ static void print_summary(const scan_cli *c)
             r->seconds > 0 ? mb / r->seconds : 0.0,
             (unsigned long long)st->warnings, plural(st->warnings),
             (unsigned long long)st->errors, plural(st->errors));
+    print_suppressed(r);
     if (c->level >= LEVEL_VERBOSE)
         fprintf(stderr, "keysift: %llu special files, symlinks and "
                 "pseudo-filesystems skipped\n",
@@ -432,7 +654,9 @@ static int write_report(scan_cli *c)
             return -1;
         }
     }
-    rc = report_write(out, &c->rep, c->format, c->show_secrets);
+    rc = c->mode == SCAN_BASELINE
+             ? baseline_write(out, &c->rep)
+             : report_write(out, &c->rep, c->format, c->show_secrets);
     if (fflush(out) != 0)
         rc = -1;
     if (c->output && fclose(out) != 0)
@@ -469,6 +693,31 @@ static int close_records(scan_cli *c)
     return rc ? -1 : 0;
 }
 
+static int write_snapshot(scan_cli *c, const ks_ruleset *rules)
+{
+    const char *diff_inputs[1] = { c->staged ? "git diff --cached"
+                                             : c->diff };
+    snapshot_info info = {
+        c->staged || c->diff ? diff_inputs : (const char *const *)c->inputs,
+        c->staged || c->diff ? 1 : c->n_inputs,
+        c->rules.paths, c->rules.n_paths, !c->rules.only,
+        ks_ruleset_count(rules), c->pol.source,
+        c->baseline ? c->baseline : c->pol.baseline_path,
+    };
+
+    return snapshot_write(c->snapshot, &c->rep, &info, c->show_secrets);
+}
+
+/* Scans only what a change adds; a diff that cannot be read is noted. */
+static void scan_change(scan_cli *c, ks_scan *scan)
+{
+    int rc = c->staged ? staged_scan(scan, &c->rep, c->level)
+                       : diff_scan(scan, &c->rep, c->diff, c->level);
+
+    if (rc)
+        c->change_failed = 1;
+}
+
 static ks_status scan_or_merge(scan_cli *c, ks_ruleset *rules,
                                char **inputs, size_t n,
                                ks_scan_stats *stats)
@@ -491,11 +740,14 @@ static ks_status scan_or_merge(scan_cli *c, ks_ruleset *rules,
     opts.on_record = c->records ? on_record : NULL;
     opts.on_finding = on_finding;
     opts.on_diag = on_diag;
+    opts.on_image = on_image;
     opts.on_progress = c->prog.on ? on_progress : NULL;
     opts.user = c;
     st = ks_scan_new(rules, &opts, &scan);
     if (st == KS_OK && c->merging)
         st = ks_scan_merge(scan, (const char *const *)inputs, n);
+    else if (st == KS_OK && (c->staged || c->diff))
+        scan_change(c, scan);
     else if (st == KS_OK)
         st = ks_scan_run(scan, (const char *const *)inputs, n);
     if (st == KS_OK)
@@ -521,8 +773,12 @@ static int run(scan_cli *c, ks_ruleset *rules, char **inputs, size_t n)
                   ks_status_str(st));
         return 2;
     }
+    if (c->change_failed)
+        return 2;
+    c->rep.stats.warnings += c->rep.cli_warnings;
     c->rep.seconds = now_seconds() - start;
     c->rep.rules_hash = ks_ruleset_hash(rules);
+    report_filter(&c->rep, policy_judge, &c->pol);
     report_group(&c->rep);
     if (c->rep.failed) {
         cli_error("out of memory collecting findings");
@@ -530,12 +786,16 @@ static int run(scan_cli *c, ks_ruleset *rules, char **inputs, size_t n)
     }
     if (!c->records && write_report(c))
         return 2;
+    if (c->snapshot && write_snapshot(c, rules))
+        return 2;
     if (c->level >= LEVEL_NORMAL)
         print_summary(c);
     if (c->rep.stats.errors)
         return 2;
     /* A shard's findings are judged once merged. */
-    return c->rep.n_groups && !c->records ? 1 : 0;
+    if (c->mode == SCAN_BASELINE || c->records)
+        return 0;
+    return policy_fails(&c->pol, &c->rep) ? 1 : 0;
 }
 
 /* The inputs named on the command line, then those of --pid. */
@@ -555,7 +815,8 @@ static char **collect_inputs(const scan_cli *c, int argc, char **argv,
     return all;
 }
 
-static int scan_main(int argc, char **argv, int merging)
+static int scan_main(int argc, char **argv, int merging,
+                     enum scan_mode mode)
 {
     scan_cli c;
     ks_ruleset *rules = NULL;
@@ -565,7 +826,11 @@ static int scan_main(int argc, char **argv, int merging)
 
     memset(&c, 0, sizeof(c));
     c.merging = merging;
+    c.mode = mode;
     c.level = LEVEL_NORMAL;
+    c.min_severity = -1;
+    c.fail_on = -1;
+    policy_init(&c.pol);
     c.progress_mode = -1;
     rc = parse_args(&c, argc, argv);
     if (rc >= 0)
@@ -576,9 +841,18 @@ static int scan_main(int argc, char **argv, int merging)
         cli_error("out of memory");
         goto out;
     }
+    if (n_inputs == 0 && mode == SCAN_BASELINE) {
+        static char here[] = ".";
+
+        inputs[n_inputs++] = here;
+    }
+    c.inputs = inputs;
+    c.n_inputs = n_inputs;
+    if (load_policy(&c))
+        goto out;
     c.rules.quiet = c.level == LEVEL_QUIET;
     rules = load_rules(&c.rules);
-    if (!rules)
+    if (!rules || policy_check_rules(&c.pol, rules))
         goto out;
     if (c.level >= LEVEL_VERBOSE)
         fprintf(stderr, "keysift: %zu rules, rules hash %.16s\n",
@@ -587,6 +861,7 @@ static int scan_main(int argc, char **argv, int merging)
 out:
     report_free(&c.rep);
     ks_ruleset_free(rules);
+    policy_free(&c.pol);
     free(inputs);
     for (size_t i = 0; i < c.n_pids; i++)
         free(c.pids[i]);
@@ -595,12 +870,17 @@ out:
     return rc;
 }
 
+int scan_command(int argc, char **argv, enum scan_mode mode)
+{
+    return scan_main(argc, argv, 0, mode);
+}
+
 int cmd_scan(int argc, char **argv)
 {
-    return scan_main(argc, argv, 0);
+    return scan_main(argc, argv, 0, SCAN_REPORT);
 }
 
 int cmd_merge(int argc, char **argv)
 {
-    return scan_main(argc, argv, 1);
+    return scan_main(argc, argv, 1, SCAN_REPORT);
 }

@@ -3,24 +3,35 @@
  *
  * A cache file holds a magic line, then for each of the block and stream
  * databases its length (8 bytes, little-endian) and Hyperscan's serialized
- * form. The key names everything that shapes the compiled database (see
- * ruleset.c), and Hyperscan itself refuses a database built by another
- * version or for another CPU, in which case the rules are compiled again.
+ * form, then the rule count and one 8-byte record per rule, then the
+ * SHA-256 of that count and those records. The key names everything that
+ * shapes the compiled database (see ruleset.c), and Hyperscan itself
+ * refuses a database built by another version or for another CPU, or whose
+ * bytes fail its own checksum; the digest at the end does the same for the
+ * rule records, which Hyperscan knows nothing of. Any refusal means the
+ * rules are compiled again and the file replaced.
+ *
+ * Writers never share a file: each writes a temporary file of its own
+ * (mkstemp) and renames it over the entry, so two runs racing to fill the
+ * cache leave one whole file, and a reader sees the old file or the new
+ * one, never a mix.
  */
 #include "db_cache.h"
 
 #include "alloc.h"
 #include "input_limits.h"
+#include "sha256.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char magic[8] = "KSDB002\n";
+static const char magic[8] = "KSDB003\n";
 
 /* Databases larger than this are not cached (nor trusted on load). */
 #define MAX_DB_BYTES (256u << 20)
@@ -57,17 +68,37 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
+static void put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static uint32_t get_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
 static hs_database_t *load_one(int fd)
 {
     unsigned char lenbuf[8];
-    uint64_t len = 0;
+    uint64_t len;
     char *bytes;
     hs_database_t *db = NULL;
 
     if (read_all(fd, lenbuf, sizeof(lenbuf)))
         return NULL;
-    for (int i = 7; i >= 0; i--)
-        len = len << 8 | lenbuf[i];
+    len = get_le64(lenbuf);
     if (len == 0 || len > MAX_DB_BYTES)
         return NULL;
     bytes = ksi_malloc((size_t)len);
@@ -85,45 +116,66 @@ static int path_for(const char *dir, const char *key, char *out, size_t cap)
     return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
+/* Bytes of the rule records: the count, then 8 bytes per rule. */
+static size_t meta_bytes(size_t n)
+{
+    return 8 + 8 * n;
+}
+
+static void digest_of(const unsigned char *bytes, size_t len,
+                      unsigned char out[32])
+{
+    ksi_sha256 ctx;
+
+    ksi_sha256_init(&ctx);
+    ksi_sha256_update(&ctx, bytes, len);
+    ksi_sha256_final(&ctx, out);
+}
+
 static int load_meta(int fd, ksi_rule_meta *meta, size_t n)
 {
-    unsigned char rec[8];
-    uint64_t count = 0;
+    size_t len = meta_bytes(n);
+    unsigned char *rec = ksi_malloc(len + 32);
+    unsigned char want[32];
+    int rc = -1;
 
-    if (read_all(fd, rec, sizeof(rec)))
+    if (!rec)
         return -1;
-    for (int i = 7; i >= 0; i--)
-        count = count << 8 | rec[i];
-    if (count != n)
-        return -1;
+    if (read_all(fd, rec, len + 32) || get_le64(rec) != n)
+        goto out;
+    digest_of(rec, len, want);
+    if (memcmp(want, rec + len, sizeof(want)) != 0)
+        goto out;
     for (size_t i = 0; i < n; i++) {
-        if (read_all(fd, rec, sizeof(rec)))
-            return -1;
-        meta[i].hs_flags = (uint32_t)rec[0] | (uint32_t)rec[1] << 8 |
-                           (uint32_t)rec[2] << 16 | (uint32_t)rec[3] << 24;
-        meta[i].lookback = (uint32_t)rec[4] | (uint32_t)rec[5] << 8 |
-                           (uint32_t)rec[6] << 16 | (uint32_t)rec[7] << 24;
+        meta[i].hs_flags = get_le32(rec + 8 + 8 * i);
+        meta[i].lookback = get_le32(rec + 12 + 8 * i);
     }
-    return 0;
+    rc = 0;
+out:
+    ksi_free(rec);
+    return rc;
 }
 
 static int store_meta(int fd, const ksi_rule_meta *meta, size_t n)
 {
-    unsigned char rec[8];
+    size_t len = meta_bytes(n);
+    unsigned char *rec = ksi_malloc(len + 32);
+    int rc;
 
-    for (int i = 0; i < 8; i++)
-        rec[i] = (unsigned char)((uint64_t)n >> (8 * i));
-    if (write_all(fd, rec, sizeof(rec)))
+    if (!rec)
         return -1;
+    put_le64(rec, n);
     for (size_t i = 0; i < n; i++) {
         for (int b = 0; b < 4; b++) {
-            rec[b] = (unsigned char)(meta[i].hs_flags >> (8 * b));
-            rec[4 + b] = (unsigned char)(meta[i].lookback >> (8 * b));
+            rec[8 + 8 * i + b] = (unsigned char)(meta[i].hs_flags >> (8 * b));
+            rec[12 + 8 * i + b] =
+                (unsigned char)(meta[i].lookback >> (8 * b));
         }
-        if (write_all(fd, rec, sizeof(rec)))
-            return -1;
     }
-    return 0;
+    digest_of(rec, len, rec + len);
+    rc = write_all(fd, rec, len + 32);
+    ksi_free(rec);
+    return rc;
 }
 
 int ksi_db_cache_load(const char *dir, const char *key,
@@ -168,8 +220,7 @@ static int store_one(int fd, const hs_database_t *db)
 
     if (hs_serialize_database(db, &bytes, &len) != HS_SUCCESS)
         return -1;
-    for (int i = 0; i < 8; i++)
-        lenbuf[i] = (unsigned char)((uint64_t)len >> (8 * i));
+    put_le64(lenbuf, len);
     rc = len <= MAX_DB_BYTES && write_all(fd, lenbuf, sizeof(lenbuf)) == 0 &&
                  write_all(fd, bytes, len) == 0
              ? 0
@@ -208,8 +259,9 @@ void ksi_db_cache_store(const char *dir, const char *key,
 
     if (!dir || path_for(dir, key, path, sizeof(path)) || make_dirs(dir))
         return;
-    snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* A name of its own even when racing runs share a PID (containers). */
+    snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
+    fd = mkstemp(tmp);
     if (fd < 0)
         return;
     ok = write_all(fd, magic, sizeof(magic)) == 0 &&

@@ -836,6 +836,17 @@ static void record_units(ks_scan *s, const ksi_image_list *list)
     }
 }
 
+static int list_one(ks_scan *s, const char *input, const ksi_image *img,
+                    ks_image_fn on_image);
+
+/* Tells the caller what an image is made of, before any of its findings. */
+static void announce_image(ks_scan *s, const char *input,
+                           const ksi_image *img)
+{
+    if (s->opts.on_image && list_one(s, input, img, s->opts.on_image))
+        atomic_store(&s->stop, 1);
+}
+
 /* ---- inputs ------------------------------------------------------------- */
 
 typedef struct image_input {
@@ -1068,6 +1079,8 @@ int ksi_scan_image_input(ks_scan *s, const char *input)
     atomic_fetch_add(&s->images, list.count);
     for (size_t i = 0; i < list.count && s->opts.on_record; i++)
         emit_record(s, image_record(input, &list.items[i]));
+    for (size_t i = 0; i < list.count && !ksi_stopped(s); i++)
+        announce_image(s, input, &list.items[i]);
     for (size_t i = 0; i < list.count; i++)
         claim_units(s, &list.items[i]);
     for (size_t i = 0; i < list.count && !ksi_stopped(s); i++)

@@ -99,6 +99,14 @@
 #define KSI_MAX_RULE_FILE (8u << 20)
 #define KSI_MAX_RULES 100000u
 
+/*
+ * A `keysift:allow` mark counts when it is on the line holding the start
+ * of a finding and at most this many bytes before its start or after its
+ * end, so that one huge line with many findings is not searched whole for
+ * each of them.
+ */
+#define KSI_ALLOW_MARK_REACH 4096u
+
 /* Default depth of archives opened inside inputs. */
 #define KSI_DEFAULT_MAX_DEPTH 3u
 

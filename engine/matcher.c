@@ -15,6 +15,7 @@
 #include "matcher.h"
 
 #include "alloc.h"
+#include "allow_mark.h"
 #include "input_limits.h"
 #include "ruleset.h"
 #include "sha256.h"
@@ -436,6 +437,9 @@ static ks_status report_hits(ksi_matcher *m, const view *v, int final)
         f.location.column = h->start - line_start + 1;
         f.location.offset = h->start;
         f.location.flags = e->flags;
+        if (ksi_allow_marked(v->data, v->base, v->len, line_start, h->start,
+                             h->start + h->len))
+            f.location.flags |= KS_LOC_ALLOWED;
         set_image_fields(&f.location, e->image);
         m->reported++;
         m->stats[h->rule].findings++;

@@ -3,6 +3,8 @@
  */
 #include "sha256.h"
 
+#include "keysift.h"
+
 #include <string.h>
 
 static const uint32_t round_k[64] = {
@@ -129,4 +131,16 @@ void ksi_hex(const unsigned char *bytes, size_t nbytes, char *out)
         out[2 * i + 1] = digits[bytes[i] & 15];
     }
     out[2 * nbytes] = '\0';
+}
+
+void ks_sha256_hex(const void *data, size_t len, char out[65])
+{
+    ksi_sha256 ctx;
+    unsigned char digest[32];
+
+    ksi_sha256_init(&ctx);
+    if (len)
+        ksi_sha256_update(&ctx, data, len);
+    ksi_sha256_final(&ctx, digest);
+    ksi_hex(digest, sizeof(digest), out);
 }

@@ -228,6 +228,13 @@ void ks_ruleset_free(ks_ruleset *rules);
 #define KS_LOC_DELETED 0x2u     /* removed by a later layer of an image */
 #define KS_LOC_DIGEST_MISMATCH 0x4u /* the layer's bytes do not match its
                                      * digest */
+/*
+ * The line holding the start of the secret carries the inline mark
+ * `keysift:allow` (in any comment syntax, within 4 KiB of the secret). The
+ * finding is still reported, flagged, so that the caller can count what
+ * the marks suppress instead of losing it silently.
+ */
+#define KS_LOC_ALLOWED 0x8u
 
 /*
  * Where a finding is. `chain` lists the containers from the outside in: the
@@ -348,6 +355,9 @@ typedef int (*ks_progress_fn)(const ks_scan_stats *stats, void *user);
  */
 typedef int (*ks_record_fn)(const char *line, size_t len, void *user);
 
+/* An image as listed (see ks_image_info below), for on_image. */
+struct ks_image_info;
+
 /* Options of a scan. Initialise with ks_scan_options_init(). */
 typedef struct ks_scan_options {
     /* Worker threads; 0 means one per online CPU. */
@@ -420,6 +430,12 @@ typedef struct ks_scan_options {
     ks_diag_fn on_diag;
     ks_progress_fn on_progress;     /* called at the first finished entry,
                                      * then about ten times a second */
+    /*
+     * Each image found in the inputs, as ks_scan_list_images() reports it
+     * (a ks_image_fn), before any of its findings: a record of what was
+     * scanned. May be NULL.
+     */
+    int (*on_image)(const struct ks_image_info *image, void *user);
     void *user;                     /* handed to every callback */
 } ks_scan_options;
 
@@ -542,6 +558,14 @@ void ks_scan_free(ks_scan *scan);
  * an empty buffer. Thread-safe.
  */
 double ks_entropy(const void *data, size_t len);
+
+/*
+ * SHA-256 of `len` bytes, written to out[] as 64 lowercase hex digits and
+ * a NUL. For callers that key their own records the way the engine keys
+ * fingerprints (and that match secrets by hash, never by value).
+ * Thread-safe.
+ */
+void ks_sha256_hex(const void *data, size_t len, char out[65]);
 
 #ifdef __cplusplus
 }

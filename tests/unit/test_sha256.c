@@ -139,6 +139,20 @@ static void hex_encoding(void **state)
     assert_string_equal(out, "000f");
 }
 
+/* The public one-shot helper agrees with the streaming functions. */
+static void public_hex_helper(void **state)
+{
+    char hex[65];
+
+    (void)state;
+    ks_sha256_hex("abc", 3, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223"
+                             "b00361a396177a9cb410ff61f20015ad");
+    ks_sha256_hex(NULL, 0, hex);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb924"
+                             "27ae41e4649b934ca495991b7852b855");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -149,6 +163,7 @@ int main(void)
         cmocka_unit_test(padding_edges),
         cmocka_unit_test(million_a_in_odd_pieces),
         cmocka_unit_test(hex_encoding),
+        cmocka_unit_test(public_hex_helper),
     };
 
     return cmocka_run_group_tests_name("sha256 (FIPS 180-4 vectors, hex)",
