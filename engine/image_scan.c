@@ -966,11 +966,16 @@ static int parse_input(const char *input, image_input *in)
     int rc;
 
     memset(in, 0, sizeof(*in));
-    rc = parse_remote(input, in, why, sizeof(why));
-    if (rc < 0)
-        in->path = ksi_strdup(why);
-    if (rc != 0)
-        return rc;
+    if (strncmp(input, "oci:", 4) != 0 &&
+        strncmp(input, "docker-archive:", 15) != 0 &&
+        strncmp(input, "registry-store:", 15) != 0 &&
+        strncmp(input, "pid:", 4) != 0) {
+        rc = parse_remote(input, in, why, sizeof(why));
+        if (rc < 0)
+            in->path = ksi_strdup(why);
+        if (rc != 0)
+            return rc;
+    }
     if (strncmp(input, "oci:", 4) == 0) {
         in->kind = KSI_IMAGE_OCI_DIR;
         return split_path_tag(input + 4, 1, in) ? -1 : 1;

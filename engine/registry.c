@@ -57,12 +57,31 @@ void ksi_remote_ref_clear(ksi_remote_ref *ref)
     memset(ref, 0, sizeof(*ref));
 }
 
-/* Does the first part of a name say it is a registry host? */
+/*
+ * Does the first part of a name say it is a registry host? It has a dot
+ * or a port, or is "localhost" (Docker's rule); a colon must start a
+ * port, so "oci:" or "C:" is not a host.
+ */
 static int looks_like_host(const char *s, size_t len)
 {
-    return (memchr(s, '.', len) || memchr(s, ':', len) ||
-            (len == 9 && memcmp(s, "localhost", 9) == 0)) &&
-           !(len >= 1 && s[0] == '.');
+    const char *colon = memchr(s, ':', len);
+    size_t host_len = colon ? (size_t)(colon - s) : len;
+
+    if (len == 0 || s[0] == '.' || host_len == 0)
+        return 0;
+    if (colon) {
+        size_t port = len - host_len - 1;
+
+        if (port == 0 || port > 5)
+            return 0;
+        for (size_t i = host_len + 1; i < len; i++) {
+            if (s[i] < '0' || s[i] > '9')
+                return 0;
+        }
+        return 1;
+    }
+    return memchr(s, '.', len) ||
+           (len == 9 && memcmp(s, "localhost", 9) == 0);
 }
 
 /* Repository names: lowercase components joined by '/'. */

@@ -44,6 +44,9 @@ static const ref_case cases[] = {
     { "./ghcr.io/x", 0, 0, NULL, NULL, NULL, NULL, NULL },
     { "/srv/registry.d/x", 0, 0, NULL, NULL, NULL, NULL, NULL },
     { "registry.example.com", 0, 0, NULL, NULL, NULL, NULL, NULL },
+    { "oci:/tmp/layout", 0, 0, NULL, NULL, NULL, NULL, NULL },
+    { "C:/images/app", 0, 0, NULL, NULL, NULL, NULL, NULL },
+    { "host:port/app", 0, 0, NULL, NULL, NULL, NULL, NULL },
     /* Malformed references. */
     { "ghcr.io/Org/App", 1, -1, NULL, NULL, NULL, NULL, NULL },
     { "ghcr.io/app:bad tag", 1, -1, NULL, NULL, NULL, NULL, NULL },
