@@ -30,7 +30,7 @@ static void put_manifest(const char *root, const char *config_text,
                          const char (*layers)[72], const size_t *sizes,
                          size_t n, const char *ref, char *entry, size_t cap)
 {
-    char config[72], manifest[BIG], digest[72], list[BIG] = "";
+    char config[72], manifest[2 * BIG], digest[72], list[BIG] = "";
     size_t used = 0;
 
     put_blob(OCI, root, config_text, config);
