@@ -165,7 +165,7 @@ void progress_clear(progress *p);
  */
 struct json_t;
 struct json_t *report_finding_json(const finding_group *g, int show);
-struct json_t *report_stats_json(const report *r);
+struct json_t *report_summary_json(const report *r);
 struct json_t *report_suppressed_json(const report *r);
 
 /* Frees n strings and the array holding them. */

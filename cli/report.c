@@ -555,15 +555,31 @@ json_t *report_suppressed_json(const report *r)
     return j;
 }
 
-json_t *report_stats_json(const report *r)
+/* {"critical": N, ..., "info": N}: the findings by severity. */
+static json_t *severity_json(const report *r)
+{
+    size_t count[KS_SEV_CRITICAL + 1] = { 0 };
+    json_t *j = json_object();
+
+    for (size_t i = 0; i < r->n_groups; i++)
+        count[r->groups[i].first->rule->severity]++;
+    for (int sev = KS_SEV_CRITICAL; sev >= KS_SEV_INFO; sev--)
+        json_object_set_new(j, ks_severity_str((ks_severity)sev),
+                            json_integer((json_int_t)count[sev]));
+    return j;
+}
+
+json_t *report_summary_json(const report *r)
 {
     json_t *j = json_object();
     const ks_scan_stats *s = &r->stats;
+    double mb_s = r->seconds > 0 ? (double)s->bytes / 1e6 / r->seconds : 0;
 
     json_object_set_new(j, "inputs", json_integer((json_int_t)s->inputs));
     json_object_set_new(j, "entries", json_integer((json_int_t)s->entries));
     json_object_set_new(j, "bytes", json_integer((json_int_t)s->bytes));
     json_object_set_new(j, "findings", json_integer((json_int_t)r->n_groups));
+    json_object_set_new(j, "findings_by_severity", severity_json(r));
     json_object_set_new(j, "occurrences",
                         json_integer((json_int_t)r->n_occ));
     json_object_set_new(j, "warnings", json_integer((json_int_t)s->warnings));
@@ -580,6 +596,7 @@ json_t *report_stats_json(const report *r)
                         json_integer((json_int_t)s->stored_bytes));
     json_object_set_new(j, "suppressed", report_suppressed_json(r));
     json_object_set_new(j, "seconds", json_real(r->seconds));
+    json_object_set_new(j, "mb_per_second", json_real(mb_s));
     return j;
 }
 
@@ -599,7 +616,7 @@ static int write_json(FILE *out, const report *r, int show)
     json_object_set_new(root, "rules_hash", json_text(r->rules_hash));
     json_object_set_new(root, "findings", findings);
     json_object_set_new(root, "diagnostics", diags);
-    json_object_set_new(root, "stats", report_stats_json(r));
+    json_object_set_new(root, "summary", report_summary_json(r));
     rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     fputc('\n', out);
     json_decref(root);

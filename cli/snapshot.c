@@ -116,7 +116,7 @@ static json_t *snapshot_json(const report *r, const snapshot_info *info,
                                                     info->n_inputs));
     json_object_set_new(root, "images", images);
     json_object_set_new(root, "findings", findings);
-    json_object_set_new(root, "stats", report_stats_json(r));
+    json_object_set_new(root, "summary", report_summary_json(r));
     return root;
 }
 

@@ -220,7 +220,7 @@ def want_type($obj; $keys; $kind; $what):
 . as $doc
 | [want_type($doc; ["version", "rules_hash"]; "string"; "report"),
    want_type($doc; ["findings", "diagnostics"]; "array"; "report"),
-   want_type($doc; ["stats"]; "object"; "report"),
+   want_type($doc; ["summary"]; "object"; "report"),
    ($doc.findings[]? | . as $f
     | want_type($f; ["rule_id", "rule_name", "severity", "confidence",
                      "secret", "fingerprint"]; "string"; "finding"),

@@ -63,7 +63,7 @@ gate_secrets() {
 
 # The number a JSON report gives for one suppression reason.
 gate_suppressed() {
-    jq -r --arg k "$1" '.stats.suppressed[$k]' "${2:-$out}"
+    jq -r --arg k "$1" '.summary.suppressed[$k]' "${2:-$out}"
 }
 
 # expect_secrets WANT...: the report's secrets are exactly these.
@@ -85,7 +85,7 @@ expect_suppressed() {
 
 # The JSON report without its timing fields.
 gate_untimed() {
-    jq -S 'del(.stats.seconds)' "$1"
+    jq -S 'del(.summary.seconds, .summary.mb_per_second)' "$1"
 }
 
 # add_layer DIR FILE CONTENT: rebuilds the one image of the OCI layout DIR
@@ -252,9 +252,9 @@ gate_jobs() {
 
     begin "-j1 and -j8: only timing fields differ, byte for byte"
     ks scan -j1 -f json tree "$img/oci"
-    jq -c '.stats.seconds = 0' "$out" >"$tmp/gate/a.json"
+    jq -c '.summary.seconds = 0 | .summary.mb_per_second = 0' "$out" >"$tmp/gate/a.json"
     ks scan -j8 -f json tree "$img/oci"
-    jq -c '.stats.seconds = 0' "$out" >"$tmp/gate/b.json"
+    jq -c '.summary.seconds = 0 | .summary.mb_per_second = 0' "$out" >"$tmp/gate/b.json"
     cmp -s "$tmp/gate/a.json" "$tmp/gate/b.json" || want "reports differ"
     end_case
 }
@@ -408,7 +408,7 @@ gate_inline_allow() {
     expect_rc 1
     expect_secrets "$e" "$a"
     expect_suppressed inline_allow 3
-    jq -e '.stats.suppressed.total == 3' "$out" >/dev/null ||
+    jq -e '.summary.suppressed.total == 3' "$out" >/dev/null ||
         want "suppressed.total is not 3"
     jq -e --arg a "$a" '.findings[] | select(.secret == $a)
                         | .locations | length == 1

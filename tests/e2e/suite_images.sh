@@ -203,9 +203,9 @@ images_registry() {
     want_none "$(img_check registry)"
     read -r distinct uses <<<"$(store_layer_counts "$img/registry")"
     jq -e --argjson d "$distinct" --argjson u "$uses" \
-        '.stats.images == 13 and .stats.layers_scanned == $d
-         and .stats.layers_reused == ($u - $d)' "$out" >/dev/null ||
-        want "stats $(jq -c '.stats | {images, layers_scanned,
+        '.summary.images == 13 and .summary.layers_scanned == $d
+         and .summary.layers_reused == ($u - $d)' "$out" >/dev/null ||
+        want "stats $(jq -c '.summary | {images, layers_scanned,
             layers_reused}' "$out"), want 13 images, $distinct layers" \
             "scanned, $((uses - distinct)) reused"
     counts=$(jq '[.findings[] | select(.secret | startswith("ghp_"))

@@ -146,8 +146,8 @@ registry_whole() {
     [ "$got_refs" = "$want_refs" ] ||
         want "images $(tr '\n' ' ' <<<"$got_refs"), want $(tr '\n' ' ' \
             <<<"$want_refs")"
-    jq -e '.stats.images == 3' "$out" >/dev/null ||
-        want "$(jq .stats.images "$out") images, want 3"
+    jq -e '.summary.images == 3' "$out" >/dev/null ||
+        want "$(jq .summary.images "$out") images, want 3"
     ks plan --insecure "docker://127.0.0.1:$REG_PORT"
     expect_rc 0
     [ "$(jq -r 'select(.type == "config") | .used_by[].image' "$out" |

@@ -120,9 +120,9 @@ scale_shards() {
     jq -e '[.findings[].locations[] | select(.deleted)] | length > 0' \
         "$out" >/dev/null || want "no deleted finding in the merged report"
     jq -e --slurpfile one "$tmp/scale-one.json" \
-        '.stats.layers_scanned == $one[0].stats.layers_scanned
-         and .stats.images == $one[0].stats.images' "$out" >/dev/null ||
-        want "merged stats $(jq -c '.stats | {images, layers_scanned}' \
+        '.summary.layers_scanned == $one[0].summary.layers_scanned
+         and .summary.images == $one[0].summary.images' "$out" >/dev/null ||
+        want "merged stats $(jq -c '.summary | {images, layers_scanned}' \
             "$out") differ from one scan's"
     end_case
 
@@ -189,9 +189,9 @@ scale_cache() {
     ks scan -f json --show-secrets -j1 --cache "$cache" "$st/store"
     expect_rc 1
     jq -e --argjson c "$entries" --argjson t "$total" \
-        '.stats.layers_cached == $c and .stats.layers_scanned == $t - $c' \
+        '.summary.layers_cached == $c and .summary.layers_scanned == $t - $c' \
         "$out" >/dev/null ||
-        want "rerun $(jq -c '.stats | {layers_cached, layers_scanned}' \
+        want "rerun $(jq -c '.summary | {layers_cached, layers_scanned}' \
             "$out"), want $entries from the cache, $((total - entries)) read"
     [ "$(findings_of "$out")" = "$(findings_of "$tmp/scale-one.json")" ] ||
         want "findings differ from an uninterrupted scan's"
@@ -200,18 +200,18 @@ scale_cache() {
     begin "cache: a damaged entry is read again; a full cache reads nothing"
     find "$cache" -name '*.json' | head -n 1 | xargs -r truncate -s 10
     ks scan -f json --show-secrets --cache "$cache" "$st/store"
-    jq -e '.stats.layers_scanned == 1' "$out" >/dev/null ||
-        want "$(jq '.stats.layers_scanned' "$out") layers read after one" \
+    jq -e '.summary.layers_scanned == 1' "$out" >/dev/null ||
+        want "$(jq '.summary.layers_scanned' "$out") layers read after one" \
             "entry was damaged, want 1"
     [ "$(findings_of "$out")" = "$(findings_of "$tmp/scale-one.json")" ] ||
         want "findings differ after the damaged entry"
     ks scan -f json --show-secrets --cache "$cache" "$st/store"
-    jq -e --argjson t "$total" '.stats.layers_scanned == 0
-        and .stats.layers_cached == $t' "$out" >/dev/null ||
-        want "a full cache still read $(jq '.stats.layers_scanned' "$out")"
+    jq -e --argjson t "$total" '.summary.layers_scanned == 0
+        and .summary.layers_cached == $t' "$out" >/dev/null ||
+        want "a full cache still read $(jq '.summary.layers_scanned' "$out")"
     ks scan -f json --show-secrets --cache "$cache" --max-depth 1 \
         "$st/store"
-    jq -e '.stats.layers_cached == 0' "$out" >/dev/null ||
+    jq -e '.summary.layers_cached == 0' "$out" >/dev/null ||
         want "entries made with --max-depth 3 served a --max-depth 1 scan"
     [ "$(stat -c %a "$cache")" = 700 ] || want "cache directory not 0700"
     [ -z "$(find "$cache" -type f ! -perm 600)" ] ||
@@ -227,10 +227,15 @@ scale_progress() {
         skip_case "script (util-linux) is not installed"
         return
     fi
-    script -qfec "$KEYSIFT scan -j1 -o /dev/null $st/store" "$log" \
-        >/dev/null 2>&1
+    # Standard input, last, arrives a second late: the line must keep
+    # moving while nothing finishes.
+    script -qfec "sh -c '(sleep 1; echo late) | $KEYSIFT scan -j1 \
+        -o /dev/null $st/store -'" "$log" >/dev/null 2>&1
     [ "$(grep -o $'\r\e\\[Kkeysift: [0-9]*/[0-9]* layers' "$log" |
-        wc -l)" -ge 2 ] || want "the progress line was drawn only once"
+        wc -l)" -ge 5 ] || want "the progress line was not redrawn while" \
+            "the scan waited"
+    grep -q $'\r\e\\[Kkeysift: 64/64 layers' "$log" ||
+        want "no progress line shows every layer done"
     # The last progress line is erased before the summary is written.
     tr '\r' '\n' <"$log" | grep -v '^$' | grep -a 'keysift:' | tail -n 3 |
         grep -q 'layers,' && want "a progress line is left on the screen"
@@ -239,7 +244,8 @@ scale_progress() {
     grep -q $'\e\\[K' "$err" && want "progress bytes in piped stderr"
     ks scan -j1 --progress -q -o /dev/null "$st/store"
     [ -s "$err" ] && want "-q still draws: $(head -c 60 "$err")"
-    ks scan -j1 --progress -o /dev/null "$st/store"
+    (sleep 1; echo late) | timeout -k 5 "$KS_TIMEOUT" "$KEYSIFT" scan -j1 \
+        --progress -o /dev/null "$st/store" - 2>"$err"
     grep -q '^keysift: progress: [0-9]*/[0-9]* layers' "$err" ||
         want "--progress wrote no plain progress line to a pipe"
     grep -q $'\e' "$err" && want "--progress on a pipe wrote escapes"
