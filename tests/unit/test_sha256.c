@@ -153,6 +153,58 @@ static void public_hex_helper(void **state)
                              "27ae41e4649b934ca495991b7852b855");
 }
 
+/* The SHA-extension rounds give the portable code's digests. */
+static void accelerated_matches_portable(void **state)
+{
+    size_t big = 1u << 20;
+    unsigned char *data = unit_xmalloc(big);
+    uint32_t x = 2463534242u;
+
+    (void)state;
+    for (size_t i = 0; i < big; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        data[i] = (unsigned char)x;
+    }
+    if (!ksi_sha256_accelerated(0)) {
+        ksi_sha256_accelerated(1);
+        free(data);
+        skip();
+    }
+    for (size_t len = 0; len <= big; len = len < 1100 ? len + 7 : len * 4) {
+        unsigned char fast[32], slow[32];
+        ksi_sha256 ctx;
+
+        ksi_sha256_accelerated(0);
+        ksi_sha256_init(&ctx);
+        ksi_sha256_update(&ctx, data, len);
+        ksi_sha256_final(&ctx, fast);
+        ksi_sha256_accelerated(1);
+        ksi_sha256_init(&ctx);
+        ksi_sha256_update(&ctx, data, len);
+        ksi_sha256_final(&ctx, slow);
+        assert_memory_equal(fast, slow, 32);
+    }
+    ksi_sha256_accelerated(0);
+    free(data);
+}
+
+/* The known answers hold for the portable code too. */
+static int portable_setup(void **state)
+{
+    (void)state;
+    ksi_sha256_accelerated(1);
+    return 0;
+}
+
+static int portable_teardown(void **state)
+{
+    (void)state;
+    ksi_sha256_accelerated(0);
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +216,13 @@ int main(void)
         cmocka_unit_test(million_a_in_odd_pieces),
         cmocka_unit_test(hex_encoding),
         cmocka_unit_test(public_hex_helper),
+        cmocka_unit_test(accelerated_matches_portable),
+        cmocka_unit_test_setup_teardown(long_message, portable_setup,
+                                        portable_teardown),
+        cmocka_unit_test_setup_teardown(million_a_in_odd_pieces,
+                                        portable_setup, portable_teardown),
+        cmocka_unit_test_setup_teardown(padding_edges, portable_setup,
+                                        portable_teardown),
     };
 
     return cmocka_run_group_tests_name("sha256 (FIPS 180-4 vectors, hex)",
