@@ -72,7 +72,10 @@ void progress_draw(progress *p, const ks_scan_stats *st)
     char eta[40] = "";
     size_t used;
 
-    if (!p->on || (!p->tty && elapsed - p->last < LOG_INTERVAL))
+    /* A log gets a line once there is something to say, then one every
+     * LOG_INTERVAL seconds. */
+    if (!p->on || (!p->tty && (elapsed - p->last < LOG_INTERVAL ||
+                               (!st->entries && !st->layers_total))))
         return;
     p->last = elapsed;
     size_text(scanned, sizeof(scanned), (double)st->bytes);

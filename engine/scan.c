@@ -127,31 +127,10 @@ void ksi_scan_sink(ks_scan *s, ksi_sink *sink)
     sink->ctx = s;
 }
 
-static double seconds_since(const struct timespec *t)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t->tv_sec) +
-           (double)(now.tv_nsec - t->tv_nsec) / 1e9;
-}
-
 void ksi_entry_done(ks_scan *s, uint64_t bytes)
 {
-    ks_scan_stats st;
-
     atomic_fetch_add(&s->entries, 1);
     atomic_fetch_add(&s->bytes, bytes);
-    if (!s->opts.on_progress)
-        return;
-    pthread_mutex_lock(&s->cb_lock);
-    if (seconds_since(&s->last_progress) >= 0.1) {
-        clock_gettime(CLOCK_MONOTONIC, &s->last_progress);
-        ks_scan_get_stats(s, &st);
-        if (s->opts.on_progress(&st, s->opts.user))
-            request_stop(s);
-    }
-    pthread_mutex_unlock(&s->cb_lock);
 }
 
 void ks_scan_get_stats(const ks_scan *s, ks_scan_stats *out)
@@ -417,7 +396,6 @@ ks_status ks_scan_new(const ks_ruleset *rules, const ks_scan_options *opts,
         ksi_free(s);
         return KS_ERR_NOMEM;
     }
-    /* last_progress starts at 0: the first finished entry reports. */
     *out = s;
     return KS_OK;
 }
@@ -524,6 +502,7 @@ ks_status ks_scan_run(ks_scan *s, const char *const *inputs, size_t n)
 
     if (s->opts.on_record)
         ksi_records_begin(s, inputs, n);
+    ksi_ticker_start(s);
     for (size_t i = 0; i < n && !ksi_stopped(s); i++)
         scan_input(s, inputs[i]);
 
@@ -539,6 +518,7 @@ ks_status ks_scan_run(ks_scan *s, const char *const *inputs, size_t n)
     }
     queue_destroy(&s->queue);
     ksi_free(pool);
+    ksi_ticker_stop(s);
     ksi_matcher_drain_stats(s->self.matcher, s->rule_stats);
     ksi_layer_map_free(s->layers);
     s->layers = NULL;

@@ -109,6 +109,19 @@ int ksi_read_source(ksi_worker *w, ksi_source *src, uint64_t size,
 /* Blocks until every queued job has been scanned. */
 void ksi_queue_wait_idle(ks_scan *s);
 
+/* The thread that calls on_progress (ticker.c). */
+typedef struct ksi_ticker {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stop;
+    int running;
+} ksi_ticker;
+
+/* Starts calling on_progress, if set, until ksi_ticker_stop(). */
+void ksi_ticker_start(ks_scan *s);
+void ksi_ticker_stop(ks_scan *s);
+
 struct ks_scan {
     const ks_ruleset *rules;
     ks_scan_options opts;
@@ -117,7 +130,7 @@ struct ks_scan {
     ksi_queue queue;
     ksi_worker self;                /* for ks_scan_buffer and the producer */
     int self_ready;
-    struct timespec last_progress;
+    ksi_ticker ticker;
     ks_rule_stats *rule_stats;      /* per rule, summed after each run */
     struct ksi_layer_map *layers;   /* image layers seen in this run */
 

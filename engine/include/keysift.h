@@ -428,8 +428,9 @@ typedef struct ks_scan_options {
     int registry_plain_http;
     ks_finding_fn on_finding;
     ks_diag_fn on_diag;
-    ks_progress_fn on_progress;     /* called at the first finished entry,
-                                     * then about ten times a second */
+    ks_progress_fn on_progress;     /* called from a thread of its own
+                                     * when the run starts, then ten times
+                                     * a second */
     /*
      * Each image found in the inputs, as ks_scan_list_images() reports it
      * (a ks_image_fn), before any of its findings: a record of what was
