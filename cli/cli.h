@@ -126,6 +126,13 @@ int rule_opts_add(rule_opts *ro, const char *path);
 
 int parse_format(const char *name, out_format *out);
 
+/*
+ * Registry access for a scan: the Docker config file, plain HTTP, and
+ * credentials from KEYSIFT_REGISTRY_USER and KEYSIFT_REGISTRY_PASSWORD.
+ */
+void set_registry_options(ks_scan_options *opts, const char *auth_file,
+                          int insecure);
+
 /* "K/N" with 0 <= K < N <= 65536. Returns 0, or -1 if malformed. */
 int parse_shard_arg(const char *arg, unsigned *k, unsigned *n);
 

@@ -62,6 +62,15 @@ void cli_error(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+void set_registry_options(ks_scan_options *opts, const char *auth_file,
+                          int insecure)
+{
+    opts->registry_auth = auth_file;
+    opts->registry_user = getenv("KEYSIFT_REGISTRY_USER");
+    opts->registry_password = getenv("KEYSIFT_REGISTRY_PASSWORD");
+    opts->registry_plain_http = insecure;
+}
+
 int parse_shard_arg(const char *arg, unsigned *k, unsigned *n)
 {
     char *end = NULL;

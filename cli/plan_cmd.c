@@ -319,10 +319,7 @@ static int list_all(plan_cli *c, char **sources, size_t n,
         return -1;
     ks_scan_options_init(&opts);
     opts.platform = c->platform;
-    opts.registry_auth = c->registry_auth;
-    opts.registry_user = getenv("KEYSIFT_REGISTRY_USER");
-    opts.registry_password = getenv("KEYSIFT_REGISTRY_PASSWORD");
-    opts.registry_plain_http = c->insecure;
+    set_registry_options(&opts, c->registry_auth, c->insecure);
     opts.on_diag = on_diag;
     opts.user = c;
     st = ks_scan_new(rules, &opts, &scan);

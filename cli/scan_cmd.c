@@ -733,10 +733,7 @@ static ks_status scan_or_merge(scan_cli *c, ks_ruleset *rules,
     opts.shard_index = c->shard_index;
     opts.shard_count = c->shard_count;
     opts.cache_dir = c->cache_dir;
-    opts.registry_auth = c->registry_auth;
-    opts.registry_user = getenv("KEYSIFT_REGISTRY_USER");
-    opts.registry_password = getenv("KEYSIFT_REGISTRY_PASSWORD");
-    opts.registry_plain_http = c->insecure;
+    set_registry_options(&opts, c->registry_auth, c->insecure);
     opts.on_record = c->records ? on_record : NULL;
     opts.on_finding = on_finding;
     opts.on_diag = on_diag;
