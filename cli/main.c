@@ -10,7 +10,8 @@
 #include <string.h>
 
 static const char usage_text[] =
-    "keysift - find secrets in files, directories and container layers\n"
+    "keysift - find secrets in files, directories, container images and\n"
+    "registries\n"
     "\n"
     "Usage:\n"
     "  keysift scan [OPTIONS] INPUT...    scan files, directories, archives,\n"
