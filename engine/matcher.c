@@ -17,6 +17,7 @@
 #include "alloc.h"
 #include "allow_mark.h"
 #include "input_limits.h"
+#include "path_rules.h"
 #include "ruleset.h"
 #include "sha256.h"
 
@@ -51,13 +52,19 @@ typedef struct cluster {
     uint64_t last_end;
 } cluster;
 
-/* A confirmed secret waiting to be located and reported. */
+/*
+ * A confirmed secret waiting to be located and reported. A vetoed hit is
+ * one its rule's validator proved fake (a token whose checksum is wrong):
+ * it is never reported, but it still shadows less confident rules, so that
+ * `TOKEN=ghp_<bad checksum>` is not reported as a generic token either.
+ */
 typedef struct hit {
     uint32_t rule;
     ks_confidence confidence;
     uint64_t start;
     size_t len;
     double entropy;
+    int veto;
 } hit;
 
 /* Bytes of the entry in memory: data[0] is entry offset `base`. */
@@ -86,6 +93,7 @@ struct ksi_matcher {
 
     /* The entry being scanned. */
     const ksi_entry *entry;
+    ksi_path_verdict path;      /* rules its path opened */
     const ksi_sink *sink;
     uint64_t reported;
     int too_many_candidates;
@@ -223,19 +231,22 @@ static ks_status add_hit(ksi_matcher *m, uint32_t rule, uint64_t start,
     const ksi_rule *r = m->rs->rules[rule];
     ks_confidence confidence = r->info.confidence;
     double entropy = ks_entropy(secret, len);
+    int veto = 0;
 
     if (len == 0 || entropy < r->info.min_entropy)
         return KS_OK;
     if (ksi_is_noise(secret, len, r->info.generic))
         return KS_OK;
     if (r->validator && !r->validator(secret, len)) {
-        if (!r->lower_on_invalid)
-            return KS_OK;
-        confidence = KS_CONF_LOW;
+        if (r->lower_on_invalid)
+            confidence = KS_CONF_LOW;
+        else
+            veto = 1;
     }
     if (ksi_grow(&m->hits, &m->cap_hits, m->n_hits + 1, sizeof(*m->hits)))
         return KS_ERR_NOMEM;
-    m->hits[m->n_hits++] = (hit){ rule, confidence, start, len, entropy };
+    m->hits[m->n_hits++] = (hit){ rule, confidence, start, len, entropy,
+                                  veto };
     return KS_OK;
 }
 
@@ -249,6 +260,8 @@ static ks_status confirm_cluster(ksi_matcher *m, const view *v,
     uint64_t end = c->last_end + KSI_MATCH_TAIL;
     PCRE2_SIZE off, subject_len, first, last;
 
+    if (!ksi_path_allows(&m->path, r))
+        return KS_OK;       /* the rule is not for files of this name */
     if (win < v->base)
         win = v->base;
     if (end > v->base + v->len)
@@ -369,6 +382,23 @@ static void drop_shadowed(ksi_matcher *m)
     }
 }
 
+static void set_image_fields(ks_location *loc, const ks_location *image);
+
+/* Fills in where a finding is: the entry, then line, column and offset. */
+static void locate(ks_location *loc, const ksi_entry *e, uint64_t line,
+                   uint64_t column, uint64_t offset)
+{
+    loc->input = e->input;
+    loc->chain = e->chain;
+    loc->chain_len = e->chain_len;
+    loc->path = e->chain[e->chain_len - 1];
+    loc->line = line;
+    loc->column = column;
+    loc->offset = offset;
+    loc->flags = e->flags;
+    set_image_fields(loc, e->image);
+}
+
 static void set_image_fields(ks_location *loc, const ks_location *image)
 {
     loc->image = image ? image->image : NULL;
@@ -410,6 +440,8 @@ static ks_status report_hits(ksi_matcher *m, const view *v, int final)
             m->hits[keep++] = *h;
             continue;
         }
+        if (h->veto)
+            continue;
 
         if (m->reported >= KSI_MAX_FINDINGS_PER_ENTRY) {
             if (!m->warned_findings++ &&
@@ -429,18 +461,10 @@ static ks_status report_hits(ksi_matcher *m, const view *v, int final)
         f.secret_len = h->len;
         f.entropy = h->entropy;
         f.fingerprint = fp;
-        f.location.input = e->input;
-        f.location.chain = e->chain;
-        f.location.chain_len = e->chain_len;
-        f.location.path = e->chain[e->chain_len - 1];
-        f.location.line = line;
-        f.location.column = h->start - line_start + 1;
-        f.location.offset = h->start;
-        f.location.flags = e->flags;
+        locate(&f.location, e, line, h->start - line_start + 1, h->start);
         if (ksi_allow_marked(v->data, v->base, v->len, line_start, h->start,
                              h->start + h->len))
             f.location.flags |= KS_LOC_ALLOWED;
-        set_image_fields(&f.location, e->image);
         m->reported++;
         m->stats[h->rule].findings++;
         if (m->sink->finding(m->sink->ctx, e, &f))
@@ -497,8 +521,46 @@ static ks_status confirm_ready(ksi_matcher *m, const view *v, int final)
     return report_hits(m, v, final);
 }
 
-static void begin_entry(ksi_matcher *m, const ksi_entry *entry,
-                        const ksi_sink *sink)
+/*
+ * Reports the path rules the entry's name matched, at its first byte and
+ * with the path as the secret (a path rule has no content to point at).
+ */
+static ks_status report_path_rules(ksi_matcher *m)
+{
+    const ksi_entry *e = m->entry;
+    const char *secret;
+    size_t len;
+    char fp[33];
+
+    if (!m->path.any)
+        return KS_OK;
+    secret = ksi_path_secret(e, &len);
+    for (size_t i = 0; i < m->rs->n_path_only; i++) {
+        uint32_t id = m->rs->path_only[i];
+        const ksi_rule *r = m->rs->rules[id];
+        ks_finding f;
+
+        if (!ksi_path_allows(&m->path, r))
+            continue;
+        fingerprint(r->id, (const unsigned char *)secret, len, fp);
+        f.rule = &r->info;
+        f.confidence = r->info.confidence;
+        f.secret = secret;
+        f.secret_len = len;
+        f.entropy = ks_entropy(secret, len);
+        f.fingerprint = fp;
+        locate(&f.location, e, 1, 1, 0);
+        m->reported++;
+        m->stats[id].findings++;
+        if (m->sink->finding(m->sink->ctx, e, &f))
+            return KS_STOPPED;
+    }
+    return KS_OK;
+}
+
+/* Starts an entry: decides from its path which rules apply, once. */
+static ks_status begin_entry(ksi_matcher *m, const ksi_entry *entry,
+                             const ksi_sink *sink)
 {
     assert(entry->chain_len > 0);
     m->entry = entry;
@@ -515,6 +577,9 @@ static void begin_entry(ksi_matcher *m, const ksi_entry *entry,
     m->len = 0;
     m->base_line = 1;
     m->base_line_start = 0;
+    if (ksi_path_classify(m->rs, m->scratch, entry, &m->path))
+        return KS_ERR_MATCHER;
+    return report_path_rules(m);
 }
 
 ks_status ksi_match_block(ksi_matcher *m, const ksi_entry *entry,
@@ -523,11 +588,13 @@ ks_status ksi_match_block(ksi_matcher *m, const ksi_entry *entry,
     view v = { data, 0, len };
     hs_error_t err;
 
+    ks_status st;
+
     if (len > UINT32_MAX)
         return KS_ERR_ARG;
-    begin_entry(m, entry, sink);
-    if (len == 0)
-        return KS_OK;
+    st = begin_entry(m, entry, sink);
+    if (st != KS_OK || len == 0 || !m->rs->db_block)
+        return st;
     err = hs_scan(m->rs->db_block, data, (unsigned)len, 0, m->scratch,
                   on_candidate, m);
     if (err != HS_SUCCESS) {
@@ -543,13 +610,18 @@ ks_status ksi_match_block(ksi_matcher *m, const ksi_entry *entry,
 ks_status ksi_stream_open(ksi_matcher *m, const ksi_entry *entry,
                           const ksi_sink *sink)
 {
-    begin_entry(m, entry, sink);
+    ks_status st = begin_entry(m, entry, sink);
+
+    if (st != KS_OK)
+        return st;
     if (!m->buf) {
         m->buf_cap = HISTORY + KSI_STREAM_CHUNK;
         m->buf = ksi_malloc(m->buf_cap);
         if (!m->buf)
             return KS_ERR_NOMEM;
     }
+    if (!m->rs->db_stream)
+        return KS_OK;       /* path rules only: the bytes are read unseen */
     if (hs_open_stream(m->rs->db_stream, 0, &m->stream) != HS_SUCCESS) {
         m->stream = NULL;
         return KS_ERR_NOMEM;
@@ -578,7 +650,7 @@ ks_status ksi_stream_commit(ksi_matcher *m, size_t len)
     ks_status st;
 
     assert(m->len + len <= m->buf_cap);
-    if (len == 0)
+    if (len == 0 || !m->rs->db_stream)
         return KS_OK;
     if (!m->stream || m->failed)
         return KS_ERR_STATE;

@@ -6,6 +6,7 @@
 #include "alloc.h"
 #include "db_cache.h"
 #include "input_limits.h"
+#include "path_rules.h"
 #include "ruleset.h"
 #include "sha256.h"
 
@@ -45,6 +46,8 @@ void ksi_rule_clear(ksi_rule *rule)
     ksi_free(rule->name);
     ksi_free(rule->description);
     ksi_free(rule->pattern);
+    ksi_free(rule->path);
+    ksi_free(rule->example_path);
     ksi_free(rule->hs_pattern);
     ksi_free(rule->source);
     ksi_free(rule->validate);
@@ -65,6 +68,8 @@ void ksi_rule_publish(ksi_rule *rule)
     info->name = rule->name;
     info->description = rule->description;
     info->pattern = rule->pattern;
+    info->path = rule->path;
+    info->example_path = rule->example_path;
     info->source = rule->source;
     info->family = rule->family;
     info->validate = rule->validate;
@@ -368,6 +373,24 @@ static void pcre_release(void *ptr, void *unused)
 }
 
 /*
+ * Whether a pattern starts with inline flags that turn on extended mode,
+ * "(?x)" or "(?ix)", as published rule files often do: '#' then starts a
+ * comment that runs to the end of the line.
+ */
+static int is_extended(const char *pattern)
+{
+    if (strncmp(pattern, "(?", 2) != 0)
+        return 0;
+    for (const char *p = pattern + 2; *p && *p != ')' && *p != ':'; p++) {
+        if (*p == '-')
+            return 0;
+        if (*p == 'x')
+            return 1;
+    }
+    return 0;
+}
+
+/*
  * Hyperscan compiles a large bounded repeat such as [A-Za-z0-9+/=\s]{64,8192}
  * into a big automaton: a handful of private-key rules took seconds to
  * compile. The candidate stage does not need the upper bound, since PCRE2
@@ -381,6 +404,7 @@ static char *widen_repeats(const char *pattern)
     char *out = ksi_malloc(len + 1);
     size_t o = 0;
     int in_class = 0;
+    int extended = is_extended(pattern);
 
     if (!out)
         return NULL;
@@ -392,6 +416,14 @@ static char *widen_repeats(const char *pattern)
         if (c == '\\' && i + 1 < len) {
             out[o++] = c;
             out[o++] = pattern[++i];
+            continue;
+        }
+        /* A comment of an extended pattern is copied as it is. */
+        if (extended && !in_class && c == '#') {
+            while (i < len && pattern[i] != '\n')
+                out[o++] = pattern[i++];
+            if (i < len)
+                out[o++] = pattern[i];
             continue;
         }
         if (in_class) {
@@ -425,6 +457,8 @@ static ks_status compile_capture(ks_ruleset *rs, ksi_rule *rule)
     uint32_t captures = 0;
     PCRE2_UCHAR msg[256];
 
+    if (!rule->pattern)
+        return KS_OK;       /* a path rule: nothing to capture */
     rule->re = pcre2_compile((PCRE2_SPTR)rule->pattern, PCRE2_ZERO_TERMINATED,
                              0, &code, &at, rs->pcre_cctx);
     if (!rule->re && (code == PCRE2_ERROR_HEAP_FAILED ||
@@ -511,6 +545,7 @@ static ks_status compile_database(ks_ruleset *rs, unsigned mode,
     unsigned *ids = ksi_calloc(rs->count, sizeof(*ids));
     hs_compile_error_t *err = NULL;
     ks_status st = KS_OK;
+    unsigned n = 0;
     hs_error_t rc;
 
     if (!exprs || !flags || !ids) {
@@ -519,19 +554,22 @@ static ks_status compile_database(ks_ruleset *rs, unsigned mode,
         goto out;
     }
     for (size_t i = 0; i < rs->count; i++) {
-        exprs[i] = rs->rules[i]->hs_pattern;
-        flags[i] = rs->rules[i]->hs_flags;
-        ids[i] = (unsigned)i;
+        if (!rs->rules[i]->pattern)
+            continue;
+        exprs[n] = rs->rules[i]->hs_pattern;
+        flags[n] = rs->rules[i]->hs_flags;
+        ids[n++] = (unsigned)i;
     }
-    rc = hs_compile_multi(exprs, flags, ids, (unsigned)rs->count, mode, NULL,
-                          db, &err);
+    if (n == 0)
+        goto out;           /* path rules only: no content database */
+    rc = hs_compile_multi(exprs, flags, ids, n, mode, NULL, db, &err);
     if (rc != HS_SUCCESS) {
         if (hs_out_of_memory(rc, err)) {
             st = ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory compiling "
                                   "rules");
         } else if (err && err->expression >= 0 &&
-            (size_t)err->expression < rs->count) {
-            const ksi_rule *r = rs->rules[err->expression];
+            (unsigned)err->expression < n) {
+            const ksi_rule *r = rs->rules[ids[err->expression]];
 
             st = ksi_ruleset_fail(rs, KS_ERR_RULE, "%s:%u: rule '%s': %s",
                                   r->source, r->line, r->id, err->message);
@@ -549,6 +587,15 @@ out:
     return st;
 }
 
+/* Hashes a string, or a marker that no NUL-terminated string can be. */
+static void hash_string(ksi_sha256 *ctx, const char *s)
+{
+    if (s)
+        ksi_sha256_update(ctx, s, strlen(s) + 1);
+    else
+        ksi_sha256_update(ctx, "\0\1", 2);
+}
+
 static void compute_hash(ks_ruleset *rs)
 {
     ksi_sha256 ctx;
@@ -561,7 +608,8 @@ static void compute_hash(ks_ruleset *rs)
         const ksi_rule *r = rs->rules[i];
 
         ksi_sha256_update(&ctx, r->id, strlen(r->id) + 1);
-        ksi_sha256_update(&ctx, r->pattern, strlen(r->pattern) + 1);
+        hash_string(&ctx, r->pattern);
+        hash_string(&ctx, r->path);
         snprintf(num, sizeof(num), "%d/%d/%.6f/%s/%d/%d",
                  (int)r->info.severity, (int)r->info.confidence,
                  r->info.min_entropy, r->validate ? r->validate : "",
@@ -587,6 +635,8 @@ static void database_key(const ks_ruleset *rs, char out[65])
     for (size_t i = 0; i < rs->count; i++) {
         const ksi_rule *r = rs->rules[i];
 
+        if (!r->pattern)
+            continue;
         snprintf(num, sizeof(num), "%zu/%u", i, r->hs_flags);
         ksi_sha256_update(&ctx, num, strlen(num) + 1);
         ksi_sha256_update(&ctx, r->hs_pattern, strlen(r->hs_pattern) + 1);
@@ -615,6 +665,10 @@ static ks_status load_or_compile(ks_ruleset *rs)
     char key[65];
     ks_status st = KS_OK;
 
+    if (rs->n_content == 0) {
+        ksi_free(meta);
+        return KS_OK;       /* path rules only: no content database */
+    }
     if (!meta)
         return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory");
     database_key(rs, key);
@@ -627,8 +681,11 @@ static ks_status load_or_compile(ks_ruleset *rs)
         }
         goto out;
     }
-    for (size_t i = 0; i < rs->count && st == KS_OK; i++)
-        st = check_candidate(rs, rs->rules[i]);
+    for (size_t i = 0; i < rs->count && st == KS_OK; i++) {
+        if (rs->rules[i]->pattern)
+            st = check_candidate(rs, rs->rules[i]);
+    }
+
     if (st == KS_OK)
         st = compile_database(rs, HS_MODE_BLOCK, &rs->db_block);
     if (st == KS_OK)
@@ -662,6 +719,12 @@ void ksi_rule_jit(const ks_ruleset *rs, ksi_rule *rule)
 }
 
 static ks_status compile_all(ks_ruleset *rs);
+
+/* Grows a scratch space to serve `db` too; a missing database needs none. */
+static int alloc_scratch(const hs_database_t *db, hs_scratch_t **scratch)
+{
+    return db && hs_alloc_scratch(db, scratch) != HS_SUCCESS;
+}
 
 ks_status ks_ruleset_compile(ks_ruleset *rs)
 {
@@ -703,13 +766,17 @@ static ks_status compile_all(ks_ruleset *rs)
         st = compile_capture(rs, rs->rules[i]);
         if (st != KS_OK)
             return st;
+        rs->n_content += rs->rules[i]->pattern != NULL;
     }
     st = load_or_compile(rs);
+    if (st == KS_OK)
+        st = ksi_path_compile(rs);
     if (st != KS_OK)
         return st;
 
-    if (hs_alloc_scratch(rs->db_block, &rs->scratch_proto) != HS_SUCCESS ||
-        hs_alloc_scratch(rs->db_stream, &rs->scratch_proto) != HS_SUCCESS)
+    if (alloc_scratch(rs->db_block, &rs->scratch_proto) ||
+        alloc_scratch(rs->db_stream, &rs->scratch_proto) ||
+        alloc_scratch(rs->db_path, &rs->scratch_proto))
         return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "cannot allocate matcher "
                                 "scratch space");
     compute_hash(rs);
@@ -728,6 +795,9 @@ void ks_ruleset_free(ks_ruleset *rs)
     ksi_free(rs->rules);
     hs_free_database(rs->db_block);
     hs_free_database(rs->db_stream);
+    hs_free_database(rs->db_path);
+    ksi_free(rs->gate_rules);
+    ksi_free(rs->path_only);
     hs_free_scratch(rs->scratch_proto);
     ksi_strlist_free(&rs->notes);
     ksi_free(rs->cache_dir);

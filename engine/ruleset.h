@@ -29,7 +29,9 @@ typedef struct ksi_rule {
     char *id;
     char *name;
     char *description;
-    char *pattern;
+    char *pattern;              /* NULL for a path rule */
+    char *path;                 /* path filter, or NULL */
+    char *example_path;         /* examples are scanned under this name */
     char *source;
     char *family;
     char *validate;             /* validator name, or NULL */
@@ -40,6 +42,10 @@ typedef struct ksi_rule {
     ksi_strlist examples;
     ksi_strlist negative_examples;
     unsigned line;              /* line of the rule in its file */
+    int severity_given;         /* the file set severity / confidence */
+    int confidence_given;
+    unsigned gate;              /* 1 + its expression in the path
+                                 * database, or 0 without `path` */
 
     /* Filled in by ks_ruleset_compile(). */
     pcre2_code *re;
@@ -59,6 +65,12 @@ struct ks_ruleset {
     int compile_failed;             /* a failed compile is final */
     hs_database_t *db_block;
     hs_database_t *db_stream;
+    hs_database_t *db_path;         /* every rule's `path`, or NULL */
+    uint32_t *gate_rules;           /* rule index of each path gate */
+    uint32_t *path_only;            /* rules with a path and no pattern */
+    size_t n_gates;
+    size_t n_path_only;
+    size_t n_content;               /* rules with a pattern */
     hs_scratch_t *scratch_proto;    /* cloned once per worker */
     pcre2_general_context *pcre_gctx;   /* routes PCRE2 to ksi_malloc */
     pcre2_compile_context *pcre_cctx;

@@ -114,7 +114,8 @@ typedef struct ks_rule_info {
     const char *id;                 /* stable identifier */
     const char *name;               /* human-readable name */
     const char *description;        /* optional */
-    const char *pattern;            /* group 1, if any, is the secret */
+    const char *pattern;            /* group 1, if any, is the secret;
+                                     * NULL for a path rule */
     const char *source;             /* file the rule came from */
     ks_severity severity;
     ks_confidence confidence;
@@ -133,6 +134,14 @@ typedef struct ks_rule_info {
     int generic;                    /* no provider-specific shape: hash-
                                      * and UUID-like values are dropped */
     const char *family;             /* rule file name without extension */
+    /*
+     * A regular expression the entry's path must match for the rule to
+     * apply, or NULL. A rule with a path and no pattern (pattern NULL) is a
+     * path rule: it reports every entry whose path matches, whatever the
+     * content, with the path as its secret. See docs/rules.md.
+     */
+    const char *path;
+    const char *example_path;       /* name examples are scanned under */
 } ks_rule_info;
 
 /* A set of rules, compiled into one matcher. Opaque. */
