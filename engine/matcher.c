@@ -356,10 +356,23 @@ static void fingerprint(const char *rule_id, const unsigned char *secret,
 }
 
 /*
- * When two rules claim overlapping bytes, the more confident one names the
+ * How strongly a hit claims its bytes: by confidence first; at equal
+ * confidence a rule that knows the secret's format beats a generic one,
+ * and a rule limited to certain files beats one that is not.
+ */
+static int claim(const ksi_matcher *m, const hit *h)
+{
+    const ksi_rule *r = m->rs->rules[h->rule];
+
+    return (int)h->confidence * 4 + (r->info.generic ? 0 : 2) +
+           (r->path ? 1 : 0);
+}
+
+/*
+ * When two rules claim overlapping bytes, the stronger claim names the
  * secret: a GitHub token in `TOKEN=ghp_...` is a GitHub token, not also a
- * generic assignment. Rules of equal confidence both report. Hits are
- * sorted by start, so overlapping ones are neighbours.
+ * generic assignment. Equal claims both report. Hits are sorted by start,
+ * so overlapping ones are neighbours.
  */
 static void drop_shadowed(ksi_matcher *m)
 {
@@ -368,12 +381,14 @@ static void drop_shadowed(ksi_matcher *m)
 
         for (size_t j = i + 1; j < m->n_hits; j++) {
             hit *b = &m->hits[j];
-            ks_confidence ca = a->confidence, cb = b->confidence;
+            int ca, cb;
 
             if (b->start >= a->start + a->len)
                 break;
             if (a->rule == b->rule || a->len == 0 || b->len == 0)
                 continue;
+            ca = claim(m, a);
+            cb = claim(m, b);
             if (ca < cb)
                 a->len = 0;
             else if (cb < ca)

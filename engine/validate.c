@@ -89,6 +89,26 @@ static int v_base64(const unsigned char *s, size_t len)
            b64_decode(s, len, 1, NULL, 0) > 0;
 }
 
+/*
+ * Base64 of "user:password" with a non-empty password, all printable: the
+ * credential of HTTP basic authentication and of Docker's "auth" entries.
+ */
+static int v_base64_userpass(const unsigned char *s, size_t len)
+{
+    unsigned char out[1536];
+    long n = len <= 2048 ? b64_decode(s, len, 0, out, sizeof(out)) : -1;
+    const unsigned char *colon;
+
+    if (n <= 2 || (size_t)n > sizeof(out))
+        return 0;
+    for (long i = 0; i < n; i++) {
+        if (out[i] < 0x20 || out[i] > 0x7e)
+            return 0;
+    }
+    colon = memchr(out, ':', (size_t)n);
+    return colon && colon < out + n - 1;
+}
+
 static int v_hex(const unsigned char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
@@ -459,6 +479,7 @@ static const struct {
     { "pem", v_pem },
     { "aws-key-id", v_aws_key_id },
     { "base64", v_base64 },
+    { "base64-userpass", v_base64_userpass },
     { "hex", v_hex },
 };
 
@@ -474,7 +495,7 @@ ksi_validator_fn ksi_validator_find(const char *name)
 const char *ksi_validator_names(void)
 {
     return "crc32-base62, crc32-hex-le, github-installation, bech32, "
-           "base64-json, jwt, pem, aws-key-id, base64, hex";
+           "base64-json, base64-userpass, jwt, pem, aws-key-id, base64, hex";
 }
 
 /* ---- noise -------------------------------------------------------------- */
