@@ -294,13 +294,14 @@ static void totals(const bench *b, row *all, uint64_t *ns)
 {
     memset(all, 0, sizeof(*all));
     all->id = "overall";
-    *ns = 0;
     for (size_t i = 0; i < b->n_rows; i++) {
         all->tp += b->rows[i].tp;
         all->fp += b->rows[i].fp;
         all->fn += b->rows[i].fn;
-        *ns += b->rows[i].confirm_ns;
+        all->candidates += b->rows[i].candidates;
+        all->confirm_ns += b->rows[i].confirm_ns;
     }
+    *ns = all->confirm_ns;
 }
 
 /*

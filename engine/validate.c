@@ -530,7 +530,7 @@ static const char *const placeholder_words[] = {
     "your_", "your-", "yourkey", "yourtoken", "yourpassword", "yoursecret",
     "redacted", "replace_me", "replaceme", "insert_", "dummy", "xxxxx",
     "*****", "process.env", "os.environ", "getenv(", "env[",
-    "secrets.", "vault:", NULL,
+    "secrets.", "vault:", "...", "\xe2\x80\xa6", NULL,
 };
 
 static int contains_ci(const unsigned char *s, size_t len, const char *word)

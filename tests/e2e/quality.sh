@@ -74,7 +74,9 @@ jq -r -n \
     --arg prefix "$out/" \
     --argjson min_recall "$MIN_RECALL" \
     --argjson min_precision "$MIN_PRECISION" '
-def pct(a; b): if b == 0 then "n/a" else "\((a * 1000 / b | floor) / 10)%" end;
+def pct(a; b):
+    if b == 0 then "n/a"
+    else (a * 1000 / b | floor) as $t | "\($t / 10 | floor).\($t % 10)%" end;
 def covers(t; l): l.line >= t.line and l.line <= (t.end_line // t.line);
 
 ($truthtext | split("\n") | map(select(length > 0) | fromjson)) as $truth
