@@ -332,6 +332,33 @@ static void large_repeat_bounds_still_apply(void **state)
 }
 
 /*
+ * An extended pattern, as published rule files write them: its comments
+ * may hold brackets and repeat counts that are not pattern syntax.
+ */
+static void extended_patterns(void **state)
+{
+    static const char yaml[] =
+        "- id: x.key\n"
+        "  name: Extended\n"
+        "  pattern: |\n"
+        "    (?x)\n"
+        "    \\b (xk_ [0-9a-f]{8,300})   # a key [ of {1,500} hex digits\n"
+        "    \\b                         # ends at a word boundary\n";
+    ks_ruleset *rs = unit_ruleset(yaml);
+    unit_results r = { 0 };
+
+    (void)state;
+    assert_int_equal(unit_scan_text(rs, "k xk_0a1b2c3d4e ok", &r), KS_OK);
+    assert_int_equal(r.n_findings, 1);
+    assert_string_equal(r.findings[0].secret, "xk_0a1b2c3d4e");
+    unit_results_free(&r);
+    assert_int_equal(unit_scan_text(rs, "k xk_0a1b2c3 # x", &r), KS_OK);
+    assert_int_equal(r.n_findings, 0);
+    unit_results_free(&r);
+    ks_ruleset_free(rs);
+}
+
+/*
  * A failed compile is final: trying again reports KS_ERR_STATE instead of
  * building over half-built state, and the set still frees cleanly (the
  * sanitizer build checks leaks).
@@ -388,6 +415,7 @@ int main(void)
         cmocka_unit_test(defaults_load_and_compile),
         cmocka_unit_test(lookaround_patterns_match_exactly),
         cmocka_unit_test(large_repeat_bounds_still_apply),
+        cmocka_unit_test(extended_patterns),
         cmocka_unit_test(compile_retry_after_failure),
     };
 
