@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154  # tmp, out, err, here: from run.sh
 #
 # End-to-end cases of the rule set and the rules tools, sourced by run.sh:
 # the size of the default set, detection quality on the generated labeled
