@@ -103,7 +103,7 @@ struct ksi_matcher {
     int failed;                 /* a stream step failed or was stopped */
 
     /* Streaming state. */
-    hs_stream_t *stream;
+    hs_stream_t *stream[2];     /* every entry's rules, gated rules */
     unsigned char *buf;
     size_t buf_cap;
     uint64_t base;              /* entry offset of buf[0] */
@@ -111,6 +111,8 @@ struct ksi_matcher {
     uint64_t base_line;         /* line number at base */
     uint64_t base_line_start;   /* entry offset where that line starts */
 };
+
+static void drop_streams(ksi_matcher *m);
 
 ksi_matcher *ksi_matcher_new(const ks_ruleset *rs, int profile)
 {
@@ -147,8 +149,7 @@ void ksi_matcher_free(ksi_matcher *m)
 {
     if (!m)
         return;
-    if (m->stream)
-        hs_close_stream(m->stream, m->scratch, NULL, NULL);
+    drop_streams(m);
     hs_free_scratch(m->scratch);
     pcre2_match_data_free(m->md);
     pcre2_match_context_free(m->mctx);
@@ -547,7 +548,7 @@ static ks_status report_path_rules(ksi_matcher *m)
     size_t len;
     char fp[33];
 
-    if (!m->path.any)
+    if (!m->path.named)
         return KS_OK;
     secret = ksi_path_secret(e, &len);
     for (size_t i = 0; i < m->rs->n_path_only; i++) {
@@ -597,35 +598,75 @@ static ks_status begin_entry(ksi_matcher *m, const ksi_entry *entry,
     return report_path_rules(m);
 }
 
+/* Forgets every open cluster after a failed scan. */
+static void drop_clusters(ksi_matcher *m)
+{
+    m->n_clusters = 0;
+    memset(m->open, 0, m->rs->count * sizeof(*m->open));
+}
+
+/*
+ * The content databases an entry is scanned with: the one of every entry,
+ * and the path-filtered rules' when its path opened one of them. Either
+ * may be missing; db[] gets the ones there are. Returns how many.
+ */
+static int content_dbs(const ksi_matcher *m, int stream,
+                       const hs_database_t *db[2])
+{
+    const hs_database_t *all = stream ? m->rs->db_stream : m->rs->db_block;
+    const hs_database_t *gated = stream ? m->rs->db_stream_gated
+                                        : m->rs->db_block_gated;
+    int n = 0;
+
+    if (all)
+        db[n++] = all;
+    if (gated && m->path.gated)
+        db[n++] = gated;
+    return n;
+}
+
 ks_status ksi_match_block(ksi_matcher *m, const ksi_entry *entry,
                           const void *data, size_t len, const ksi_sink *sink)
 {
     view v = { data, 0, len };
-    hs_error_t err;
-
+    const hs_database_t *db[2];
     ks_status st;
+    int n;
 
     if (len > UINT32_MAX)
         return KS_ERR_ARG;
     st = begin_entry(m, entry, sink);
-    if (st != KS_OK || len == 0 || !m->rs->db_block)
+    if (st != KS_OK || len == 0)
         return st;
-    err = hs_scan(m->rs->db_block, data, (unsigned)len, 0, m->scratch,
-                  on_candidate, m);
-    if (err != HS_SUCCESS) {
-        m->n_clusters = 0;
-        memset(m->open, 0, m->rs->count * sizeof(*m->open));
-        return m->out_of_memory ? KS_ERR_NOMEM : KS_ERR_MATCHER;
+    n = content_dbs(m, 0, db);
+    for (int i = 0; i < n; i++) {
+        if (hs_scan(db[i], data, (unsigned)len, 0, m->scratch, on_candidate,
+                    m) != HS_SUCCESS) {
+            drop_clusters(m);
+            return m->out_of_memory ? KS_ERR_NOMEM : KS_ERR_MATCHER;
+        }
     }
-    return confirm_ready(m, &v, 1);
+    return n ? confirm_ready(m, &v, 1) : KS_OK;
 }
 
 /* ---- streaming ---------------------------------------------------------- */
 
+/* Closes the entry's streams without reporting what they still hold. */
+static void drop_streams(ksi_matcher *m)
+{
+    for (int i = 0; i < 2; i++) {
+        if (m->stream[i])
+            hs_close_stream(m->stream[i], m->scratch, NULL, NULL);
+        m->stream[i] = NULL;
+    }
+}
+
 ks_status ksi_stream_open(ksi_matcher *m, const ksi_entry *entry,
                           const ksi_sink *sink)
 {
+    const hs_database_t *db[2];
     ks_status st = begin_entry(m, entry, sink);
+    int n;
 
     if (st != KS_OK)
         return st;
@@ -635,11 +676,14 @@ ks_status ksi_stream_open(ksi_matcher *m, const ksi_entry *entry,
         if (!m->buf)
             return KS_ERR_NOMEM;
     }
-    if (!m->rs->db_stream)
-        return KS_OK;       /* path rules only: the bytes are read unseen */
-    if (hs_open_stream(m->rs->db_stream, 0, &m->stream) != HS_SUCCESS) {
-        m->stream = NULL;
-        return KS_ERR_NOMEM;
+    /* With no content database for the entry, the bytes are read unseen. */
+    n = content_dbs(m, 1, db);
+    for (int i = 0; i < n; i++) {
+        if (hs_open_stream(db[i], 0, &m->stream[i]) != HS_SUCCESS) {
+            m->stream[i] = NULL;
+            drop_streams(m);
+            return KS_ERR_NOMEM;
+        }
     }
     return KS_OK;
 }
@@ -665,15 +709,17 @@ ks_status ksi_stream_commit(ksi_matcher *m, size_t len)
     ks_status st;
 
     assert(m->len + len <= m->buf_cap);
-    if (len == 0 || !m->rs->db_stream)
-        return KS_OK;
-    if (!m->stream || m->failed)
+    if (len == 0 || !m->stream[0])
+        return m->failed ? KS_ERR_STATE : KS_OK;
+    if (m->failed)
         return KS_ERR_STATE;
-    if (hs_scan_stream(m->stream, (const char *)m->buf + m->len,
-                       (unsigned)len, 0, m->scratch, on_candidate,
-                       m) != HS_SUCCESS) {
-        m->failed = 1;
-        return m->out_of_memory ? KS_ERR_NOMEM : KS_ERR_MATCHER;
+    for (int i = 0; i < 2 && m->stream[i]; i++) {
+        if (hs_scan_stream(m->stream[i], (const char *)m->buf + m->len,
+                           (unsigned)len, 0, m->scratch, on_candidate,
+                           m) != HS_SUCCESS) {
+            m->failed = 1;
+            return m->out_of_memory ? KS_ERR_NOMEM : KS_ERR_MATCHER;
+        }
     }
     m->len += len;
     v = (view){ m->buf, m->base, m->len };
@@ -686,23 +732,25 @@ ks_status ksi_stream_commit(ksi_matcher *m, size_t len)
 ks_status ksi_stream_close(ksi_matcher *m)
 {
     view v = { m->buf, m->base, m->len };
-    hs_error_t err;
+    hs_error_t err = HS_SUCCESS;
 
-    if (!m->stream)
+    if (!m->stream[0])
         return KS_OK;
     if (m->failed) {
-        hs_close_stream(m->stream, m->scratch, NULL, NULL);
-        m->stream = NULL;
-        m->n_clusters = 0;
-        memset(m->open, 0, m->rs->count * sizeof(*m->open));
+        drop_streams(m);
+        drop_clusters(m);
         return KS_OK;
     }
     /* Closing reports matches that end at end of data ($, \z). */
-    err = hs_close_stream(m->stream, m->scratch, on_candidate, m);
-    m->stream = NULL;
+    for (int i = 0; i < 2; i++) {
+        if (m->stream[i] && err == HS_SUCCESS)
+            err = hs_close_stream(m->stream[i], m->scratch, on_candidate, m);
+        else if (m->stream[i])
+            hs_close_stream(m->stream[i], m->scratch, NULL, NULL);
+        m->stream[i] = NULL;
+    }
     if (err != HS_SUCCESS) {
-        m->n_clusters = 0;
-        memset(m->open, 0, m->rs->count * sizeof(*m->open));
+        drop_clusters(m);
         return m->out_of_memory ? KS_ERR_NOMEM : KS_ERR_MATCHER;
     }
     return confirm_ready(m, &v, 1);

@@ -9,7 +9,9 @@
 #include "path_rules.h"
 
 #include "alloc.h"
+#include "db_cache.h"
 #include "input_limits.h"
+#include "sha256.h"
 
 #include <string.h>
 
@@ -109,6 +111,53 @@ out:
     return st;
 }
 
+/* The cache key of the path database: Hyperscan's version and the paths
+ * in gate order. */
+static void paths_key(const ks_ruleset *rs, char out[65])
+{
+    ksi_sha256 ctx;
+    unsigned char digest[32];
+
+    ksi_sha256_init(&ctx);
+    ksi_sha256_update(&ctx, hs_version(), strlen(hs_version()) + 1);
+    ksi_sha256_update(&ctx, "paths", 6);
+    for (size_t g = 0; g < rs->n_gates; g++) {
+        const char *p = rs->rules[rs->gate_rules[g]]->path;
+
+        ksi_sha256_update(&ctx, p, strlen(p) + 1);
+    }
+    ksi_sha256_final(&ctx, digest);
+    ksi_hex(digest, 32, out);
+}
+
+/*
+ * The on-disk cache keeps pairs of databases (block and stream mode) with
+ * per-rule data; the path database is block mode only, so it is stored as
+ * both halves of its pair, with empty rule data.
+ */
+static ks_status load_or_compile_paths(ks_ruleset *rs)
+{
+    ksi_rule_meta *meta = ksi_calloc(rs->n_gates, sizeof(*meta));
+    hs_database_t *twin = NULL;
+    char key[65];
+    ks_status st = KS_OK;
+
+    if (!meta)
+        return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory");
+    paths_key(rs, key);
+    if (ksi_db_cache_load(rs->cache_dir, key, &rs->db_path, &twin, meta,
+                          rs->n_gates) == 0) {
+        hs_free_database(twin);
+    } else {
+        st = compile_paths(rs);
+        if (st == KS_OK)
+            ksi_db_cache_store(rs->cache_dir, key, rs->db_path, rs->db_path,
+                               meta, rs->n_gates);
+    }
+    ksi_free(meta);
+    return st;
+}
+
 ks_status ksi_path_compile(ks_ruleset *rs)
 {
     size_t n = 0;
@@ -124,29 +173,40 @@ ks_status ksi_path_compile(ks_ruleset *rs)
         return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory compiling "
                                 "path rules");
     st = number_gates(rs);
-    return st == KS_OK ? compile_paths(rs) : st;
+    return st == KS_OK ? load_or_compile_paths(rs) : st;
 }
+
+/* What the path callback needs: the verdict it fills, and the rules. */
+typedef struct classify_ctx {
+    const ks_ruleset *rs;
+    ksi_path_verdict *v;
+} classify_ctx;
 
 static int on_path(unsigned int id, unsigned long long from,
                    unsigned long long to, unsigned int flags, void *ctx)
 {
-    ksi_path_verdict *v = ctx;
+    classify_ctx *c = ctx;
 
     (void)from;
     (void)to;
     (void)flags;
-    v->open[id / 64] |= (uint64_t)1 << (id % 64);
-    v->any = 1;
+    c->v->open[id / 64] |= (uint64_t)1 << (id % 64);
+    if (c->rs->rules[c->rs->gate_rules[id]]->pattern)
+        c->v->gated = 1;
+    else
+        c->v->named = 1;
     return 0;
 }
 
 int ksi_path_classify(const ks_ruleset *rs, hs_scratch_t *scratch,
                       const ksi_entry *entry, ksi_path_verdict *v)
 {
+    classify_ctx c = { rs, v };
     const char *path;
     size_t len;
 
-    v->any = 0;
+    v->named = 0;
+    v->gated = 0;
     if (!rs->db_path)
         return 0;
     memset(v->open, 0, (rs->n_gates + 63) / 64 * sizeof(v->open[0]));
@@ -157,9 +217,10 @@ int ksi_path_classify(const ks_ruleset *rs, hs_scratch_t *scratch,
     if (len > KSI_MAX_PATH)
         len = KSI_MAX_PATH;     /* chains are built no longer than this */
     if (hs_scan(rs->db_path, path, (unsigned)len, 0, scratch, on_path,
-                v) != HS_SUCCESS) {
+                &c) != HS_SUCCESS) {
         memset(v->open, 0, (rs->n_gates + 63) / 64 * sizeof(v->open[0]));
-        v->any = 0;
+        v->named = 0;
+        v->gated = 0;
         return -1;
     }
     return 0;

@@ -23,7 +23,9 @@
 
 /* Which path-filtered rules one entry's path opened. */
 typedef struct ksi_path_verdict {
-    int any;                                    /* at least one */
+    int named;          /* a path rule matched: report it */
+    int gated;          /* a path-filtered content rule is open: scan the
+                         * entry with the gated databases too */
     uint64_t open[KSI_MAX_PATH_GATES / 64];     /* bit per gate */
 } ksi_path_verdict;
 

@@ -537,7 +537,13 @@ static ks_status check_candidate(ks_ruleset *rs, ksi_rule *rule)
     return KS_OK;
 }
 
-static ks_status compile_database(ks_ruleset *rs, unsigned mode,
+/* Whether a rule belongs to the gated (path-filtered) content group. */
+static int in_group(const ksi_rule *r, int gated)
+{
+    return r->pattern && (r->path != NULL) == gated;
+}
+
+static ks_status compile_database(ks_ruleset *rs, unsigned mode, int gated,
                                   hs_database_t **db)
 {
     const char **exprs = ksi_calloc(rs->count, sizeof(*exprs));
@@ -554,14 +560,14 @@ static ks_status compile_database(ks_ruleset *rs, unsigned mode,
         goto out;
     }
     for (size_t i = 0; i < rs->count; i++) {
-        if (!rs->rules[i]->pattern)
+        if (!in_group(rs->rules[i], gated))
             continue;
         exprs[n] = rs->rules[i]->hs_pattern;
         flags[n] = rs->rules[i]->hs_flags;
         ids[n++] = (unsigned)i;
     }
     if (n == 0)
-        goto out;           /* path rules only: no content database */
+        goto out;           /* no rule in this group: no database */
     rc = hs_compile_multi(exprs, flags, ids, n, mode, NULL, db, &err);
     if (rc != HS_SUCCESS) {
         if (hs_out_of_memory(rc, err)) {
@@ -621,10 +627,11 @@ static void compute_hash(ks_ruleset *rs)
 }
 
 /*
- * The cache key: everything that shapes the compiled databases — the
- * Hyperscan version and each expression, flag and id as compiled.
+ * The cache key of a group's databases: everything that shapes them — the
+ * Hyperscan version, the group, and each expression, flag and id as
+ * compiled.
  */
-static void database_key(const ks_ruleset *rs, char out[65])
+static void database_key(const ks_ruleset *rs, int gated, char out[65])
 {
     ksi_sha256 ctx;
     unsigned char digest[32];
@@ -632,10 +639,11 @@ static void database_key(const ks_ruleset *rs, char out[65])
 
     ksi_sha256_init(&ctx);
     ksi_sha256_update(&ctx, hs_version(), strlen(hs_version()) + 1);
+    ksi_sha256_update(&ctx, gated ? "gated" : "all", gated ? 6 : 4);
     for (size_t i = 0; i < rs->count; i++) {
         const ksi_rule *r = rs->rules[i];
 
-        if (!r->pattern)
+        if (!in_group(r, gated))
             continue;
         snprintf(num, sizeof(num), "%zu/%u", i, r->hs_flags);
         ksi_sha256_update(&ctx, num, strlen(num) + 1);
@@ -658,46 +666,57 @@ ks_status ks_ruleset_set_cache_dir(ks_ruleset *rs, const char *dir)
     return KS_OK;
 }
 
-/* Fetches the databases from the cache, or compiles and caches them. */
-static ks_status load_or_compile(ks_ruleset *rs)
+/*
+ * Fetches one group's databases from the cache, or compiles and caches
+ * them. The cache keeps what compiling learnt of each rule of the group,
+ * in rule order.
+ */
+static ks_status load_or_compile(ks_ruleset *rs, int gated,
+                                 hs_database_t **block,
+                                 hs_database_t **stream)
 {
-    ksi_rule_meta *meta = ksi_calloc(rs->count, sizeof(*meta));
+    size_t n = gated ? rs->n_gated : rs->n_content, k = 0;
+    ksi_rule_meta *meta;
     char key[65];
     ks_status st = KS_OK;
 
-    if (rs->n_content == 0) {
-        ksi_free(meta);
-        return KS_OK;       /* path rules only: no content database */
-    }
+    if (n == 0)
+        return KS_OK;       /* no rule in this group: no database */
+    meta = ksi_calloc(n, sizeof(*meta));
     if (!meta)
         return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory");
-    database_key(rs, key);
-    if (ksi_db_cache_load(rs->cache_dir, key, &rs->db_block, &rs->db_stream,
-                          meta, rs->count) == 0) {
+    database_key(rs, gated, key);
+    if (ksi_db_cache_load(rs->cache_dir, key, block, stream, meta, n) == 0) {
         for (size_t i = 0; i < rs->count; i++) {
-            rs->rules[i]->hs_flags = meta[i].hs_flags;
-            rs->rules[i]->lookback = meta[i].lookback;
-            rs->rules[i]->merge_gap = meta[i].lookback;
+            ksi_rule *r = rs->rules[i];
+
+            if (!in_group(r, gated))
+                continue;
+            r->hs_flags = meta[k].hs_flags;
+            r->lookback = meta[k].lookback;
+            r->merge_gap = meta[k++].lookback;
         }
         goto out;
     }
     for (size_t i = 0; i < rs->count && st == KS_OK; i++) {
-        if (rs->rules[i]->pattern)
+        if (in_group(rs->rules[i], gated))
             st = check_candidate(rs, rs->rules[i]);
     }
-
     if (st == KS_OK)
-        st = compile_database(rs, HS_MODE_BLOCK, &rs->db_block);
+        st = compile_database(rs, HS_MODE_BLOCK, gated, block);
     if (st == KS_OK)
-        st = compile_database(rs, HS_MODE_STREAM, &rs->db_stream);
+        st = compile_database(rs, HS_MODE_STREAM, gated, stream);
     if (st != KS_OK)
         goto out;
     for (size_t i = 0; i < rs->count; i++) {
-        meta[i].hs_flags = rs->rules[i]->hs_flags;
-        meta[i].lookback = (uint32_t)rs->rules[i]->lookback;
+        const ksi_rule *r = rs->rules[i];
+
+        if (!in_group(r, gated))
+            continue;
+        meta[k].hs_flags = r->hs_flags;
+        meta[k++].lookback = (uint32_t)r->lookback;
     }
-    ksi_db_cache_store(rs->cache_dir, key, rs->db_block, rs->db_stream, meta,
-                       rs->count);
+    ksi_db_cache_store(rs->cache_dir, key, *block, *stream, meta, n);
 out:
     ksi_free(meta);
     return st;
@@ -766,9 +785,13 @@ static ks_status compile_all(ks_ruleset *rs)
         st = compile_capture(rs, rs->rules[i]);
         if (st != KS_OK)
             return st;
-        rs->n_content += rs->rules[i]->pattern != NULL;
+        rs->n_content += in_group(rs->rules[i], 0);
+        rs->n_gated += in_group(rs->rules[i], 1);
     }
-    st = load_or_compile(rs);
+    st = load_or_compile(rs, 0, &rs->db_block, &rs->db_stream);
+    if (st == KS_OK)
+        st = load_or_compile(rs, 1, &rs->db_block_gated,
+                             &rs->db_stream_gated);
     if (st == KS_OK)
         st = ksi_path_compile(rs);
     if (st != KS_OK)
@@ -776,6 +799,8 @@ static ks_status compile_all(ks_ruleset *rs)
 
     if (alloc_scratch(rs->db_block, &rs->scratch_proto) ||
         alloc_scratch(rs->db_stream, &rs->scratch_proto) ||
+        alloc_scratch(rs->db_block_gated, &rs->scratch_proto) ||
+        alloc_scratch(rs->db_stream_gated, &rs->scratch_proto) ||
         alloc_scratch(rs->db_path, &rs->scratch_proto))
         return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "cannot allocate matcher "
                                 "scratch space");
@@ -795,6 +820,8 @@ void ks_ruleset_free(ks_ruleset *rs)
     ksi_free(rs->rules);
     hs_free_database(rs->db_block);
     hs_free_database(rs->db_stream);
+    hs_free_database(rs->db_block_gated);
+    hs_free_database(rs->db_stream_gated);
     hs_free_database(rs->db_path);
     ksi_free(rs->gate_rules);
     ksi_free(rs->path_only);

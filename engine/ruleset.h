@@ -63,14 +63,22 @@ struct ks_ruleset {
     size_t cap;
     int compiled;
     int compile_failed;             /* a failed compile is final */
+    /*
+     * Content rules without a `path` are scanned in every entry; those with
+     * one sit in databases of their own, scanned only in entries whose path
+     * opened at least one of them. Either pair may be NULL (no such rule).
+     */
     hs_database_t *db_block;
     hs_database_t *db_stream;
+    hs_database_t *db_block_gated;
+    hs_database_t *db_stream_gated;
     hs_database_t *db_path;         /* every rule's `path`, or NULL */
     uint32_t *gate_rules;           /* rule index of each path gate */
     uint32_t *path_only;            /* rules with a path and no pattern */
     size_t n_gates;
     size_t n_path_only;
-    size_t n_content;               /* rules with a pattern */
+    size_t n_content;               /* rules with a pattern, no path */
+    size_t n_gated;                 /* rules with a pattern and a path */
     hs_scratch_t *scratch_proto;    /* cloned once per worker */
     pcre2_general_context *pcre_gctx;   /* routes PCRE2 to ksi_malloc */
     pcre2_compile_context *pcre_cctx;

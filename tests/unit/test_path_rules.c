@@ -108,9 +108,15 @@ static void no_path_rules_no_database(void **state)
     (void)state;
     assert_null(plain->db_path);
     assert_int_equal(plain->n_gates, 0);
+    assert_null(plain->db_block_gated);
     assert_non_null(paths->db_path);
     assert_int_equal(paths->n_gates, 1);
     assert_int_equal(paths->n_path_only, 0);
+    /* A filtered rule is not in the database every entry is scanned
+     * with, only in the one for entries its path admits. */
+    assert_null(paths->db_block);
+    assert_non_null(paths->db_block_gated);
+    assert_non_null(paths->db_stream_gated);
     ks_ruleset_free(plain);
     ks_ruleset_free(paths);
 }
@@ -137,6 +143,44 @@ static void path_rules_only(void **state)
     assert_int_equal(unit_scan_paths(rs, &opts, inputs, 1, &r, NULL), KS_OK);
     assert_int_equal(r.n_findings, 1);
     assert_int_equal(r.n_diags, 0);
+    unit_results_free(&r);
+    unit_rmtree(dir);
+    free(data);
+    ks_ruleset_free(rs);
+}
+
+/* A filtered rule finds its secret in a large, streamed entry too, on
+ * both sides of a chunk boundary. */
+static void filtered_rule_streamed(void **state)
+{
+    char dir[64], file[128];
+    const char *inputs[1];
+    char yaml[1024];
+    ks_ruleset *rs;
+    ks_scan_options opts;
+    unit_results r = { 0 };
+    size_t big = 3u << 20, at = (2u << 20) - 10;
+    char *data = unit_xmalloc(big);
+
+    (void)state;
+    snprintf(yaml, sizeof(yaml), "%s%s", docker_rule, content_rule);
+    rs = unit_ruleset(yaml);
+    memset(data, '#', big);
+    for (size_t i = 4096; i < big; i += 4096)
+        data[i] = '\n';
+    memcpy(data + at, "\nENV SECRET=k3y9m2x7\n", 21);
+    memcpy(data + 100, "tok_7f3a9c2e81d04b65", 20);
+    unit_tempdir(dir);
+    unit_join(file, sizeof(file), dir, "Dockerfile");
+    unit_write_file(file, data, big);
+    inputs[0] = file;
+    ks_scan_options_init(&opts);
+    opts.block_max = 1u << 20;
+    assert_int_equal(unit_scan_paths(rs, &opts, inputs, 1, &r, NULL), KS_OK);
+    assert_int_equal(r.n_diags, 0);
+    assert_non_null(unit_find(&r, "p.docker-env", "k3y9m2x7"));
+    assert_non_null(unit_find(&r, "p.token", "tok_7f3a9c2e81d04b65"));
+    assert_int_equal(r.n_findings, 2);
     unit_results_free(&r);
     unit_rmtree(dir);
     free(data);
@@ -285,6 +329,7 @@ int main(void)
         cmocka_unit_test(mixed_rule_set),
         cmocka_unit_test(no_path_rules_no_database),
         cmocka_unit_test(path_rules_only),
+        cmocka_unit_test(filtered_rule_streamed),
         cmocka_unit_test(tree_secret_is_relative),
         cmocka_unit_test(archive_members),
         cmocka_unit_test(bad_path_patterns),
