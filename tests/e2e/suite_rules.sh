@@ -241,26 +241,13 @@ rules_sensitive_names() {
     end_case
 
     tar -C "$s/tree" -czf "$s/layer.tar.gz" .
-    begin "path rules: archive members"
-    ks scan -f json --show-secrets "$s/layer.tar.gz"
-    expect_rc 1
-    rules_check_sensitive "./"
-    want_none "$(jq -r '.findings[].locations[]
-        | select((.chain | length) != 2) | "chain \(.chain)"' "$out" 2>&1)"
-    end_case
+    rules_archive_case "archive members" "$s/layer.tar.gz" 2 false
 
     mkdir -p "$s/outer"
     cp "$s/layer.tar.gz" "$s/outer/home-backup.tar.gz"
     tar -C "$s/outer" -cf "$s/outer.tar" .
-    begin "path rules: members of an archive inside an archive"
-    ks scan -f json --show-secrets "$s/outer.tar"
-    expect_rc 1
-    rules_check_sensitive "./"
-    want_none "$(jq -r '.findings[].locations[]
-        | (select((.chain | length) != 3) | "chain \(.chain)"),
-          (select(.nested != true) | "\(.path) not flagged nested")' \
-        "$out" 2>&1)"
-    end_case
+    rules_archive_case "members of an archive inside an archive" \
+        "$s/outer.tar" 3 true
 
     rules_oci_layout "$s/oci" "$s/layer.tar.gz"
     begin "path rules: files in an image layer"
@@ -271,6 +258,21 @@ rules_sensitive_names() {
         | (select(.layer_index != 0) | "layer \(.layer_index)"),
           (select(.image == null) | "no image for \(.path)"),
           (select(.chain[1] != "layer 0") | "chain \(.chain)")' \
+        "$out" 2>&1)"
+    end_case
+}
+
+# rules_archive_case NAME ARCHIVE CHAIN-LENGTH NESTED: the sensitive tree
+# inside ARCHIVE, each location with that chain length and nested flag.
+rules_archive_case() {
+    begin "path rules: $1"
+    ks scan -f json --show-secrets "$2"
+    expect_rc 1
+    rules_check_sensitive "./"
+    want_none "$(jq -r --argjson n "$3" --argjson nested "$4" '
+        .findings[].locations[]
+        | (select((.chain | length) != $n) | "chain \(.chain)"),
+          (select(.nested != $nested) | "\(.path) nested is \(.nested)")' \
         "$out" 2>&1)"
     end_case
 }
