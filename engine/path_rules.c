@@ -43,11 +43,11 @@ static ks_status check_path(ks_ruleset *rs, const ksi_rule *r)
     return st;
 }
 
+/* Numbers the gates; every bad path is reported, not only the first. */
 static ks_status number_gates(ks_ruleset *rs)
 {
     for (size_t i = 0; i < rs->count; i++) {
         ksi_rule *r = rs->rules[i];
-        ks_status st;
 
         if (!r->path)
             continue;
@@ -56,9 +56,10 @@ static ks_status number_gates(ks_ruleset *rs)
                                     "more than %u rules have a 'path'",
                                     r->source, r->line, r->id,
                                     KSI_MAX_PATH_GATES);
-        st = check_path(rs, r);
-        if (st != KS_OK)
-            return st;
+        if (ksi_ruleset_problems_full(rs))
+            break;
+        if (check_path(rs, r) != KS_OK)
+            continue;
         r->gate = (unsigned)++rs->n_gates;
         rs->gate_rules[r->gate - 1] = (uint32_t)i;
         if (!r->pattern)
@@ -173,6 +174,8 @@ ks_status ksi_path_compile(ks_ruleset *rs)
         return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory compiling "
                                 "path rules");
     st = number_gates(rs);
+    if (st == KS_OK && rs->problems.count)
+        st = KS_ERR_RULE;
     return st == KS_OK ? load_or_compile_paths(rs) : st;
 }
 

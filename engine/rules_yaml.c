@@ -411,9 +411,16 @@ static ks_status find_rule_list(parse_ctx *ctx, const yaml_node_t *root,
     return KS_OK;
 }
 
+/*
+ * Reads every rule of the list. A rule with a problem is left out and the
+ * next one read, so that one pass reports every bad rule of the file; the
+ * file then fails as a whole.
+ */
 static ks_status read_rule_list(parse_ctx *ctx, const yaml_node_t *list,
                                 ksi_rule **out, size_t *count, size_t *cap)
 {
+    size_t before = ctx->rs->problems.count;
+
     for (yaml_node_item_t *it = list->data.sequence.items.start;
          it < list->data.sequence.items.top; it++) {
         const yaml_node_t *node = yaml_document_get_node(ctx->doc, *it);
@@ -428,10 +435,14 @@ static ks_status read_rule_list(parse_ctx *ctx, const yaml_node_t *list,
         memset(&(*out)[*count], 0, sizeof(**out));
         (*count)++;
         st = read_rule(ctx, node, &(*out)[*count - 1]);
+        if (st == KS_ERR_RULE && !ksi_ruleset_problems_full(ctx->rs)) {
+            ksi_rule_clear(&(*out)[--(*count)]);
+            continue;
+        }
         if (st != KS_OK)
             return st;
     }
-    return KS_OK;
+    return ksi_ruleset_problems_since(ctx->rs, before) ? KS_ERR_RULE : KS_OK;
 }
 
 ks_status ksi_rules_parse_yaml(ks_ruleset *rs, const char *name,

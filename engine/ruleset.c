@@ -88,12 +88,35 @@ void ksi_rule_publish(ksi_rule *rule)
 ks_status ksi_ruleset_fail(ks_ruleset *rs, ks_status status,
                            const char *fmt, ...)
 {
+    char msg[sizeof(rs->error)];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(rs->error, sizeof(rs->error), fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (status != KS_ERR_RULE || rs->problems.count == 0)
+        memcpy(rs->error, msg, sizeof(msg));
+    /* A problem lost to a failed allocation still left the error text. */
+    if (status == KS_ERR_RULE && !ksi_ruleset_problems_full(rs))
+        (void)ksi_strlist_push(&rs->problems, msg, strlen(msg));
     return status;
+}
+
+void ksi_ruleset_clear_problems(ks_ruleset *rs)
+{
+    ksi_strlist_free(&rs->problems);
+}
+
+size_t ks_ruleset_problem_count(const ks_ruleset *rs)
+{
+    return rs ? rs->problems.count : 0;
+}
+
+const char *ks_ruleset_problem(const ks_ruleset *rs, size_t i)
+{
+    if (!rs || i >= rs->problems.count)
+        return NULL;
+    return rs->problems.items[i];
 }
 
 void ksi_ruleset_note(ks_ruleset *rs, const char *fmt, ...)
@@ -177,27 +200,30 @@ static const ksi_rule *find_rule(const ks_ruleset *rs, const char *id)
     return NULL;
 }
 
-/* Rejects an id already used in the set or earlier in the same file. */
+/* Rejects ids already used in the set or earlier in the same file. */
 static ks_status check_duplicates(ks_ruleset *rs, const ksi_rule *fresh,
                                   size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    ks_status st = KS_OK;
+
+    for (size_t i = 0; i < n && !ksi_ruleset_problems_full(rs); i++) {
         const ksi_rule *r = &fresh[i];
         const ksi_rule *prev = find_rule(rs, r->id);
 
         if (!prev)
             prev = find_fresh(fresh, i, r->id);
         if (prev)
-            return ksi_ruleset_fail(rs, KS_ERR_RULE,
-                                    "%s:%u: rule '%s': duplicate id (first "
-                                    "defined at %s:%u)", r->source, r->line,
-                                    r->id, prev->source, prev->line);
+            st = ksi_ruleset_fail(rs, KS_ERR_RULE,
+                                  "%s:%u: rule '%s': duplicate id (first "
+                                  "defined at %s:%u)", r->source, r->line,
+                                  r->id, prev->source, prev->line);
     }
-    return KS_OK;
+    return st;
 }
 
-ks_status ks_ruleset_add_yaml(ks_ruleset *rs, const char *name,
-                              const char *text, size_t len)
+/* Adds one file's rules; problems add to the list the caller started. */
+static ks_status add_yaml(ks_ruleset *rs, const char *name, const char *text,
+                          size_t len)
 {
     ksi_rule *fresh = NULL;
     size_t n = 0, cap = 0;
@@ -245,6 +271,15 @@ fail:
         ksi_rule_clear(&fresh[i]);
     ksi_free(fresh);
     return st;
+}
+
+ks_status ks_ruleset_add_yaml(ks_ruleset *rs, const char *name,
+                              const char *text, size_t len)
+{
+    if (!rs)
+        return KS_ERR_ARG;
+    ksi_ruleset_clear_problems(rs);
+    return add_yaml(rs, name, text, len);
 }
 
 ks_status ks_ruleset_add_defaults(ks_ruleset *rs)
@@ -303,7 +338,7 @@ static ks_status add_file(ks_ruleset *rs, const char *path)
 
     if (st != KS_OK)
         return st;
-    st = ks_ruleset_add_yaml(rs, path, text, len);
+    st = add_yaml(rs, path, text, len);
     ksi_free(text);
     return st;
 }
@@ -331,10 +366,16 @@ static ks_status add_dir(ks_ruleset *rs, const char *dir)
     if (n == 0)
         st = ksi_ruleset_fail(rs, KS_ERR_RULE, "%s: no *.yaml or *.yml rule "
                               "files in this directory", dir);
+    /* A bad file does not hide the problems of the files after it. */
     for (int i = 0; i < n; i++) {
-        if (st == KS_OK) {
+        if (st == KS_OK || (st == KS_ERR_RULE &&
+                            !ksi_ruleset_problems_full(rs))) {
+            ks_status one;
+
             snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
-            st = add_file(rs, path);
+            one = add_file(rs, path);
+            if (st == KS_OK || one != KS_ERR_RULE)
+                st = one == KS_OK ? st : one;
         }
         free(names[i]);
     }
@@ -348,6 +389,7 @@ ks_status ks_ruleset_add_path(ks_ruleset *rs, const char *path)
 
     if (!rs || !path)
         return KS_ERR_ARG;
+    ksi_ruleset_clear_problems(rs);
     if (stat(path, &sb) != 0)
         return ksi_ruleset_fail(rs, errno == ENOENT ? KS_ERR_NOT_FOUND
                                                     : KS_ERR_IO,
@@ -698,10 +740,14 @@ static ks_status load_or_compile(ks_ruleset *rs, int gated,
         }
         goto out;
     }
-    for (size_t i = 0; i < rs->count && st == KS_OK; i++) {
-        if (in_group(rs->rules[i], gated))
-            st = check_candidate(rs, rs->rules[i]);
+    for (size_t i = 0; i < rs->count && st != KS_ERR_NOMEM &&
+                       !ksi_ruleset_problems_full(rs); i++) {
+        if (in_group(rs->rules[i], gated) &&
+            check_candidate(rs, rs->rules[i]) == KS_ERR_NOMEM)
+            st = KS_ERR_NOMEM;
     }
+    if (st == KS_OK && rs->problems.count)
+        st = KS_ERR_RULE;
     if (st == KS_OK)
         st = compile_database(rs, HS_MODE_BLOCK, gated, block);
     if (st == KS_OK)
@@ -759,6 +805,24 @@ ks_status ks_ruleset_compile(ks_ruleset *rs)
     return st;
 }
 
+/*
+ * After a bad capture pattern, looks for the problems the later steps
+ * would find (patterns Hyperscan rejects, bad paths), so that one check
+ * lists them all. Compiles nothing.
+ */
+static ks_status report_the_rest(ks_ruleset *rs)
+{
+    for (size_t i = 0; i < rs->count && !ksi_ruleset_problems_full(rs); i++) {
+        ksi_rule *r = rs->rules[i];
+
+        if (r->pattern && r->re && check_candidate(rs, r) == KS_ERR_NOMEM)
+            return KS_ERR_NOMEM;
+    }
+    if (ksi_path_compile(rs) == KS_ERR_NOMEM)
+        return KS_ERR_NOMEM;
+    return KS_ERR_RULE;
+}
+
 static ks_status compile_all(ks_ruleset *rs)
 {
     ks_status st;
@@ -772,6 +836,7 @@ static ks_status compile_all(ks_ruleset *rs)
                                 "these rules failed; start a new rule set");
     if (rs->count == 0)
         return ksi_ruleset_fail(rs, KS_ERR_STATE, "no rules to compile");
+    ksi_ruleset_clear_problems(rs);
 
     rs->pcre_gctx = pcre2_general_context_create(pcre_alloc, pcre_release,
                                                  NULL);
@@ -781,13 +846,16 @@ static ks_status compile_all(ks_ruleset *rs)
         return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory compiling "
                                 "rules");
 
-    for (size_t i = 0; i < rs->count; i++) {
+    /* Every bad pattern is reported, not only the first. */
+    for (size_t i = 0; i < rs->count && !ksi_ruleset_problems_full(rs); i++) {
         st = compile_capture(rs, rs->rules[i]);
-        if (st != KS_OK)
+        if (st == KS_ERR_NOMEM)
             return st;
         rs->n_content += in_group(rs->rules[i], 0);
         rs->n_gated += in_group(rs->rules[i], 1);
     }
+    if (rs->problems.count)
+        return report_the_rest(rs);
     st = load_or_compile(rs, 0, &rs->db_block, &rs->db_stream);
     if (st == KS_OK)
         st = load_or_compile(rs, 1, &rs->db_block_gated,
@@ -827,6 +895,7 @@ void ks_ruleset_free(ks_ruleset *rs)
     ksi_free(rs->path_only);
     hs_free_scratch(rs->scratch_proto);
     ksi_strlist_free(&rs->notes);
+    ksi_strlist_free(&rs->problems);
     ksi_free(rs->cache_dir);
     pthread_mutex_destroy(&rs->jit_lock);
     pcre2_compile_context_free(rs->pcre_cctx);

@@ -84,13 +84,26 @@ struct ks_ruleset {
     pcre2_compile_context *pcre_cctx;
     uint32_t max_captures;          /* largest capture count of any rule */
     ksi_strlist notes;              /* harmless oddities in rule files */
+    ksi_strlist problems;           /* every error of the last failed add
+                                     * or compile; the first is `error` */
     char *cache_dir;                /* compiled databases kept here */
     pthread_mutex_t jit_lock;       /* guards first-use JIT compiles */
     char hash[65];
     char error[1024];
 };
 
-/* Sets the rule set's error text, printf-style. Returns `status`. */
+/*
+ * Most problems a rule file reports before giving up: enough to fix a file
+ * in one pass, bounded against a generated file of a million bad rules.
+ */
+#define KSI_MAX_RULE_PROBLEMS 100u
+
+/*
+ * Sets the rule set's error text, printf-style. Returns `status`. A
+ * KS_ERR_RULE problem is also added to the problem list, and only the
+ * first of a failing add or compile becomes the error text, so loaders can
+ * go on looking for more problems after one.
+ */
 ks_status ksi_ruleset_fail(ks_ruleset *rs, ks_status status,
                            const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -103,6 +116,22 @@ ks_status ksi_ruleset_fail(ks_ruleset *rs, ks_status status,
 ks_status ksi_rules_parse_yaml(ks_ruleset *rs, const char *name,
                                const char *text, size_t len,
                                ksi_rule **out, size_t *count, size_t *cap);
+
+/* Starts a fresh problem list, at the start of an add or a compile. */
+void ksi_ruleset_clear_problems(ks_ruleset *rs);
+
+/* Whether problems were found since the list had `before` entries, or so
+ * many that looking for more is pointless (`full`). */
+static inline int ksi_ruleset_problems_since(const ks_ruleset *rs,
+                                             size_t before)
+{
+    return rs->problems.count > before;
+}
+
+static inline int ksi_ruleset_problems_full(const ks_ruleset *rs)
+{
+    return rs->problems.count >= KSI_MAX_RULE_PROBLEMS;
+}
 
 /* Records a note about a rule file, printf-style. */
 void ksi_ruleset_note(ks_ruleset *rs, const char *fmt, ...)

@@ -219,6 +219,16 @@ size_t ks_ruleset_note_count(const ks_ruleset *rules);
 const char *ks_ruleset_note(const ks_ruleset *rules, size_t i);
 
 /*
+ * Problems: when an add or a compile fails with KS_ERR_RULE, every problem
+ * it found (up to a hundred), one line each naming the file, line and rule;
+ * the first is also ks_ruleset_error(). A file with three bad rules reports
+ * all three, and a directory reports its bad files' problems, not only the
+ * first file's. Cleared by the next add or compile. Owned by the rule set.
+ */
+size_t ks_ruleset_problem_count(const ks_ruleset *rules);
+const char *ks_ruleset_problem(const ks_ruleset *rules, size_t i);
+
+/*
  * A hex SHA-256 over every rule's id and pattern and the engine version:
  * equal hashes mean equal detection. Valid after ks_ruleset_compile();
  * "" before.

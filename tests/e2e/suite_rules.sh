@@ -173,6 +173,30 @@ rules_broken_files() {
     rules_reject "example_path without a path" "$d/example-path.yaml" b.where \
         "'example_path' needs"
 
+    cat >"$d/several.yaml" <<'RULES'
+- id: b.first
+  name: First
+  pattern: 'x(y'
+- id: b.fine
+  name: Fine
+  pattern: 'FINE[0-9]{8}'
+- id: b.second
+  name: Second
+  pattern: 'a*'
+- id: b.third
+  name: Third
+  path: '(?<=a)b'
+RULES
+    begin "broken rule file: every bad rule in it is reported in one run"
+    ks rules check "$d/several.yaml"
+    expect_rc 2
+    for id in b.first b.second b.third; do
+        grep -F "several.yaml" "$err" | grep -qF "rule '$id'" ||
+            want "$id not reported"
+    done
+    grep -qF "rule 'b.fine'" "$err" && want "the good rule reported"
+    end_case
+
     printf -- "- id: b.good\n  name: Good\n  pattern: 'GOOD[0-9]{8}'\n" \
         >"$d/dir/a-good.yaml"
     cp "$d/validator.yaml" "$d/dir/b-bad.yaml"

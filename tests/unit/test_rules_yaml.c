@@ -224,6 +224,30 @@ static void missing_pattern(void **state)
                  "no.pattern", "'pattern'");
 }
 
+/* Every bad rule of a file is reported, the first as the error. */
+static void every_problem_reported(void **state)
+{
+    static const char text[] =
+        "- id: bad.one\n  name: One\n"
+        "- id: good.rule\n  name: Good\n  pattern: 'G[0-9]{4}'\n"
+        "- id: bad.two\n  name: Two\n  pattern: 'T[0-9]{4}'\n"
+        "  severity: urgent\n";
+    ks_ruleset *rs = new_set();
+
+    (void)state;
+    assert_int_equal(add_text(rs, "many.yaml", text), KS_ERR_RULE);
+    assert_int_equal(ks_ruleset_count(rs), 0);
+    assert_int_equal(ks_ruleset_problem_count(rs), 2);
+    assert_contains(ks_ruleset_problem(rs, 0), "rule 'bad.one'");
+    assert_contains(ks_ruleset_problem(rs, 1), "many.yaml:9: rule 'bad.two'");
+    assert_string_equal(ks_ruleset_error(rs), ks_ruleset_problem(rs, 0));
+    assert_null(ks_ruleset_problem(rs, 2));
+    /* The next add starts a fresh list. */
+    assert_int_equal(add_text(rs, "ok.yaml", list_form), KS_OK);
+    assert_int_equal(ks_ruleset_problem_count(rs), 0);
+    ks_ruleset_free(rs);
+}
+
 /* A path rule needs no pattern; a filtered rule names its example path. */
 static void path_fields(void **state)
 {
@@ -510,6 +534,7 @@ int main(void)
         cmocka_unit_test(missing_name),
         cmocka_unit_test(missing_pattern),
         cmocka_unit_test(unknown_field_is_a_note),
+        cmocka_unit_test(every_problem_reported),
         cmocka_unit_test(path_fields),
         cmocka_unit_test(bad_path_fields),
         cmocka_unit_test(published_format_variants),
