@@ -1,5 +1,6 @@
 /*
- * rules_cmd.c - `keysift rules list` and `keysift rules test`.
+ * rules_cmd.c - `keysift rules list`, `keysift rules test` and
+ * `keysift rules check`.
  *
  * `rules test` scans each rule's examples (each must yield a finding of
  * that rule) and negative examples (none may), exactly as `scan` would, so
@@ -21,9 +22,11 @@ static const char rules_usage[] =
     "list   prints every rule in use: id, severity, confidence, family and\n"
     "       name.\n"
     "test   scans every rule's examples and negative examples and reports\n"
-    "       each that does not behave; exits 1 if any fails.\n"
+    "       each that does not behave; exits 1 if any fails. A path rule's\n"
+    "       examples are paths; a path-filtered rule's are scanned under\n"
+    "       its example_path.\n"
     "check  loads and compiles rule files and reports every problem with\n"
-    "       its file and rule id; exits 2 if any file is bad.\n"
+    "       its file, line and rule id; exits 2 if any file is bad.\n"
     "bench  measures precision, recall and per-rule cost on a labeled\n"
     "       corpus; see 'keysift rules bench --help'.\n"
     "\n"
