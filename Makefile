@@ -109,9 +109,9 @@ unit: $(UNIT_BIN)
 
 # E2E_BIG=1 adds the 2 GiB bounded-memory cases (about 10 s).
 E2E_BIG ?= 0
-e2e: $(BIN) $(FIXGEN)
+e2e: $(BIN) $(FIXGEN) $(BUILD)/make_corpus
 	E2E_BIG=$(E2E_BIG) KEYSIFT=$(BIN) MAKE_FIXTURES=$(FIXGEN) \
-	    bash tests/e2e/run.sh
+	    MAKE_CORPUS=$(BUILD)/make_corpus bash tests/e2e/run.sh
 
 # The code must build warning-free with clang too, where it is installed;
 # then the whole suite runs once optimised and once under the sanitizers.

@@ -9,11 +9,14 @@
  *
  * `file` is relative to the truth file's directory. A finding location
  * matches a truth entry when it is in the same file and its line lies in
- * [line, end_line]. Overall: true positives are matching locations, false
- * positives the others, false negatives the truth entries nothing matched.
- * Per rule, a rule's matching and non-matching locations are its true and
- * false positives, and each missed truth entry counts against the rule named
- * by its type, so the rows add up to the overall figures.
+ * [line, end_line]; the rule need not be the entry's type, so one secret
+ * reported by two rules is not a false positive. Overall: true positives
+ * are matching locations, false positives the others, false negatives the
+ * truth entries no location matched; precision is tp / (tp + fp) and
+ * recall the share of truth entries matched. Per rule, a rule's matching
+ * and non-matching locations are its true and false positives, and each
+ * missed truth entry counts against the rule named by its type, so the
+ * rows add up to the overall figures.
  */
 #include "cli.h"
 
@@ -30,9 +33,12 @@ static const char bench_usage[] =
     "\n"
     "Scans CORPUS (a directory or any scan input) and compares the findings\n"
     "with a labeled truth file (JSON Lines: file, line, type, optional\n"
-    "end_line; file paths relative to the truth file's directory). Prints\n"
-    "true positives, false positives, false negatives, precision and recall\n"
-    "per rule and overall, and each rule's share of the capture-pass time.\n"
+    "end_line; file paths relative to the truth file's directory). A finding\n"
+    "location matches every truth entry of its file whose lines hold it,\n"
+    "whatever the entry's type. Prints true positives, false positives,\n"
+    "false negatives, precision and recall per rule and overall, each\n"
+    "rule's share of the capture-pass time, then the overall recall and\n"
+    "precision with their counts.\n"
     "\n"
     "Options:\n"
     "      --truth FILE     the labeled truth file (required)\n"
@@ -173,37 +179,38 @@ static row *row_for(bench *b, const char *id)
     return r;
 }
 
-static truth *match(bench *b, const occurrence *o)
+/* Marks every truth entry the location covers; returns how many. */
+static size_t match(bench *b, const occurrence *o)
 {
     char *path = canonical(o->chain[o->chain_len - 1]);
-    truth *hit = NULL;
+    size_t hits = 0;
 
-    for (size_t i = 0; path && i < b->n_truths && !hit; i++) {
+    for (size_t i = 0; path && i < b->n_truths; i++) {
         truth *t = &b->truths[i];
 
         if (o->line >= t->line && o->line <= t->end_line &&
-            strcmp(t->file, path) == 0)
-            hit = t;
+            strcmp(t->file, path) == 0) {
+            t->found = 1;
+            hits++;
+        }
     }
     free(path);
-    return hit;
+    return hits;
 }
 
 static int score(bench *b)
 {
     for (size_t i = 0; i < b->rep.n_occ; i++) {
         const occurrence *o = &b->rep.occ[i];
-        truth *t = match(b, o);
+        size_t hits = match(b, o);
         row *r = row_for(b, o->rule->id);
 
         if (!r)
             return -1;
-        if (t) {
-            t->found = 1;
+        if (hits)
             r->tp++;
-        } else {
+        else
             r->fp++;
-        }
     }
     for (size_t i = 0; i < b->n_truths; i++) {
         row *r;
@@ -290,24 +297,39 @@ static void totals(const bench *b, row *all, uint64_t *ns)
 {
     memset(all, 0, sizeof(*all));
     all->id = "overall";
-    *ns = 0;
     for (size_t i = 0; i < b->n_rows; i++) {
         all->tp += b->rows[i].tp;
         all->fp += b->rows[i].fp;
         all->fn += b->rows[i].fn;
-        *ns += b->rows[i].confirm_ns;
+        all->candidates += b->rows[i].candidates;
+        all->confirm_ns += b->rows[i].confirm_ns;
     }
+    *ns = all->confirm_ns;
+}
+
+/*
+ * A percentage cut (not rounded) to one decimal, so that 99.96% of a
+ * corpus never reads as 100.0%.
+ */
+static double cut(uint64_t num, uint64_t den)
+{
+    return den ? (double)(num * 1000 / den) / 10 : 100.0;
+}
+
+static size_t truths_found(const bench *b)
+{
+    size_t found = 0;
+
+    for (size_t i = 0; i < b->n_truths; i++)
+        found += b->truths[i].found != 0;
+    return found;
 }
 
 /* Recall counts truth entries, not locations: two rules finding one
  * secret do not find it twice. */
 static double overall_recall(const bench *b)
 {
-    size_t found = 0;
-
-    for (size_t i = 0; i < b->n_truths; i++)
-        found += b->truths[i].found != 0;
-    return pct(found, b->n_truths);
+    return pct(truths_found(b), b->n_truths);
 }
 
 static void print_text(const bench *b)
@@ -323,17 +345,20 @@ static void print_text(const bench *b)
 
         printf("%-40s %6llu %6llu %6llu %8.1f%% %7.1f%% %10.2f %5.1f%%\n",
                r->id, (unsigned long long)r->tp, (unsigned long long)r->fp,
-               (unsigned long long)r->fn, pct(r->tp, r->tp + r->fp),
-               pct(r->tp, r->tp + r->fn), (double)r->confirm_ns / 1e6,
-               pct(r->confirm_ns, ns));
+               (unsigned long long)r->fn, cut(r->tp, r->tp + r->fp),
+               cut(r->tp, r->tp + r->fn), (double)r->confirm_ns / 1e6,
+               cut(r->confirm_ns, ns));
     }
     printf("%-40s %6llu %6llu %6llu %8.1f%% %7.1f%% %10.2f %5.1f%%\n",
            all.id, (unsigned long long)all.tp, (unsigned long long)all.fp,
-           (unsigned long long)all.fn, pct(all.tp, all.tp + all.fp),
-           overall_recall(b), (double)ns / 1e6, ns ? 100.0 : 0.0);
-    printf("precision: %.1f%%  recall: %.1f%%  (%zu truth entries, scan "
-           "%.2f s)\n", pct(all.tp, all.tp + all.fp), overall_recall(b),
-           b->n_truths, b->seconds);
+           (unsigned long long)all.fn, cut(all.tp, all.tp + all.fp),
+           cut(truths_found(b), b->n_truths), (double)ns / 1e6, ns ? 100.0 : 0.0);
+    printf("recall: %.1f%% (%zu/%zu)\n", cut(truths_found(b), b->n_truths),
+           truths_found(b), b->n_truths);
+    printf("precision: %.1f%% (%llu/%llu)\n", cut(all.tp, all.tp + all.fp),
+           (unsigned long long)all.tp,
+           (unsigned long long)(all.tp + all.fp));
+    printf("scan: %.2f s\n", b->seconds);
 }
 
 static json_t *row_json(const row *r, double recall, uint64_t ns)
@@ -374,6 +399,8 @@ static void print_json(const bench *b)
                                                   ns));
     json_object_set_new(root, "truth_entries",
                         json_integer((json_int_t)b->n_truths));
+    json_object_set_new(root, "truth_found",
+                        json_integer((json_int_t)truths_found(b)));
     json_object_set_new(root, "scan_seconds", json_real(b->seconds));
     json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     fputc('\n', stdout);

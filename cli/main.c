@@ -170,7 +170,11 @@ ks_ruleset *load_rules(const rule_opts *ro)
     return rules;
 
 fail_detail:
-    cli_error("%s", ks_ruleset_error(rules));
+    /* Every problem found, so that one run shows all a file needs. */
+    if (ks_ruleset_problem_count(rules) == 0)
+        cli_error("%s", ks_ruleset_error(rules));
+    for (size_t i = 0; i < ks_ruleset_problem_count(rules); i++)
+        cli_error("%s", ks_ruleset_problem(rules, i));
 fail:
     ks_ruleset_free(rules);
     return NULL;

@@ -1,5 +1,6 @@
 /*
- * rules_cmd.c - `keysift rules list` and `keysift rules test`.
+ * rules_cmd.c - `keysift rules list`, `keysift rules test` and
+ * `keysift rules check`.
  *
  * `rules test` scans each rule's examples (each must yield a finding of
  * that rule) and negative examples (none may), exactly as `scan` would, so
@@ -21,9 +22,11 @@ static const char rules_usage[] =
     "list   prints every rule in use: id, severity, confidence, family and\n"
     "       name.\n"
     "test   scans every rule's examples and negative examples and reports\n"
-    "       each that does not behave; exits 1 if any fails.\n"
+    "       each that does not behave; exits 1 if any fails. A path rule's\n"
+    "       examples are paths; a path-filtered rule's are scanned under\n"
+    "       its example_path.\n"
     "check  loads and compiles rule files and reports every problem with\n"
-    "       its file and rule id; exits 2 if any file is bad.\n"
+    "       its file, line and rule id; exits 2 if any file is bad.\n"
     "bench  measures precision, recall and per-rule cost on a labeled\n"
     "       corpus; see 'keysift rules bench --help'.\n"
     "\n"
@@ -121,7 +124,11 @@ static int list_json(const ks_ruleset *rules)
         json_object_set_new(j, "confidence",
                             json_string(ks_confidence_str(r->confidence)));
         json_object_set_new(j, "family", json_string(r->family));
-        json_object_set_new(j, "pattern", json_string(r->pattern));
+        json_object_set_new(j, "pattern", r->pattern
+                                              ? json_string(r->pattern)
+                                              : json_null());
+        json_object_set_new(j, "path", r->path ? json_string(r->path)
+                                               : json_null());
         json_object_set_new(j, "validate", r->validate
                                                ? json_string(r->validate)
                                                : json_null());
@@ -165,11 +172,24 @@ static int probe_finding(const ks_finding *f, void *user)
     return 0;
 }
 
+/*
+ * Scans one example as `scan` would see it: a path rule's examples are
+ * paths, scanned as empty entries of that name; a rule limited by `path`
+ * sees its examples under its example_path.
+ */
 static int probe_text(ks_scan *scan, probe *p, const char *text,
                       size_t *hits)
 {
+    const ks_rule_info *r = p->rule;
+    const char *name = r->example_path ? r->example_path : "example";
+    ks_status st;
+
     p->hits = 0;
-    if (ks_scan_buffer(scan, "example", text, strlen(text)) != KS_OK)
+    if (!r->pattern)
+        st = ks_scan_buffer(scan, text, "", 0);
+    else
+        st = ks_scan_buffer(scan, name, text, strlen(text));
+    if (st != KS_OK)
         return -1;
     *hits = p->hits;
     return 0;

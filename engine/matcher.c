@@ -17,6 +17,7 @@
 #include "alloc.h"
 #include "allow_mark.h"
 #include "input_limits.h"
+#include "path_rules.h"
 #include "ruleset.h"
 #include "sha256.h"
 
@@ -51,13 +52,19 @@ typedef struct cluster {
     uint64_t last_end;
 } cluster;
 
-/* A confirmed secret waiting to be located and reported. */
+/*
+ * A confirmed secret waiting to be located and reported. A vetoed hit is
+ * one its rule's validator proved fake (a token whose checksum is wrong):
+ * it is never reported, but it still shadows less confident rules, so that
+ * `TOKEN=ghp_<bad checksum>` is not reported as a generic token either.
+ */
 typedef struct hit {
     uint32_t rule;
     ks_confidence confidence;
     uint64_t start;
     size_t len;
     double entropy;
+    int veto;
 } hit;
 
 /* Bytes of the entry in memory: data[0] is entry offset `base`. */
@@ -86,6 +93,7 @@ struct ksi_matcher {
 
     /* The entry being scanned. */
     const ksi_entry *entry;
+    ksi_path_verdict path;      /* rules its path opened */
     const ksi_sink *sink;
     uint64_t reported;
     int too_many_candidates;
@@ -95,7 +103,7 @@ struct ksi_matcher {
     int failed;                 /* a stream step failed or was stopped */
 
     /* Streaming state. */
-    hs_stream_t *stream;
+    hs_stream_t *stream[2];     /* every entry's rules, gated rules */
     unsigned char *buf;
     size_t buf_cap;
     uint64_t base;              /* entry offset of buf[0] */
@@ -103,6 +111,8 @@ struct ksi_matcher {
     uint64_t base_line;         /* line number at base */
     uint64_t base_line_start;   /* entry offset where that line starts */
 };
+
+static void drop_streams(ksi_matcher *m);
 
 ksi_matcher *ksi_matcher_new(const ks_ruleset *rs, int profile)
 {
@@ -139,8 +149,7 @@ void ksi_matcher_free(ksi_matcher *m)
 {
     if (!m)
         return;
-    if (m->stream)
-        hs_close_stream(m->stream, m->scratch, NULL, NULL);
+    drop_streams(m);
     hs_free_scratch(m->scratch);
     pcre2_match_data_free(m->md);
     pcre2_match_context_free(m->mctx);
@@ -223,19 +232,22 @@ static ks_status add_hit(ksi_matcher *m, uint32_t rule, uint64_t start,
     const ksi_rule *r = m->rs->rules[rule];
     ks_confidence confidence = r->info.confidence;
     double entropy = ks_entropy(secret, len);
+    int veto = 0;
 
     if (len == 0 || entropy < r->info.min_entropy)
         return KS_OK;
     if (ksi_is_noise(secret, len, r->info.generic))
         return KS_OK;
     if (r->validator && !r->validator(secret, len)) {
-        if (!r->lower_on_invalid)
-            return KS_OK;
-        confidence = KS_CONF_LOW;
+        if (r->lower_on_invalid)
+            confidence = KS_CONF_LOW;
+        else
+            veto = 1;
     }
     if (ksi_grow(&m->hits, &m->cap_hits, m->n_hits + 1, sizeof(*m->hits)))
         return KS_ERR_NOMEM;
-    m->hits[m->n_hits++] = (hit){ rule, confidence, start, len, entropy };
+    m->hits[m->n_hits++] = (hit){ rule, confidence, start, len, entropy,
+                                  veto };
     return KS_OK;
 }
 
@@ -249,6 +261,8 @@ static ks_status confirm_cluster(ksi_matcher *m, const view *v,
     uint64_t end = c->last_end + KSI_MATCH_TAIL;
     PCRE2_SIZE off, subject_len, first, last;
 
+    if (!ksi_path_allows(&m->path, r))
+        return KS_OK;       /* the rule is not for files of this name */
     if (win < v->base)
         win = v->base;
     if (end > v->base + v->len)
@@ -343,10 +357,23 @@ static void fingerprint(const char *rule_id, const unsigned char *secret,
 }
 
 /*
- * When two rules claim overlapping bytes, the more confident one names the
+ * How strongly a hit claims its bytes: by confidence first; at equal
+ * confidence a rule that knows the secret's format beats a generic one,
+ * and a rule limited to certain files beats one that is not.
+ */
+static int claim(const ksi_matcher *m, const hit *h)
+{
+    const ksi_rule *r = m->rs->rules[h->rule];
+
+    return (int)h->confidence * 4 + (r->info.generic ? 0 : 2) +
+           (r->path ? 1 : 0);
+}
+
+/*
+ * When two rules claim overlapping bytes, the stronger claim names the
  * secret: a GitHub token in `TOKEN=ghp_...` is a GitHub token, not also a
- * generic assignment. Rules of equal confidence both report. Hits are
- * sorted by start, so overlapping ones are neighbours.
+ * generic assignment. Equal claims both report. Hits are sorted by start,
+ * so overlapping ones are neighbours.
  */
 static void drop_shadowed(ksi_matcher *m)
 {
@@ -355,18 +382,37 @@ static void drop_shadowed(ksi_matcher *m)
 
         for (size_t j = i + 1; j < m->n_hits; j++) {
             hit *b = &m->hits[j];
-            ks_confidence ca = a->confidence, cb = b->confidence;
+            int ca, cb;
 
             if (b->start >= a->start + a->len)
                 break;
             if (a->rule == b->rule || a->len == 0 || b->len == 0)
                 continue;
+            ca = claim(m, a);
+            cb = claim(m, b);
             if (ca < cb)
                 a->len = 0;
             else if (cb < ca)
                 b->len = 0;
         }
     }
+}
+
+static void set_image_fields(ks_location *loc, const ks_location *image);
+
+/* Fills in where a finding is: the entry, then line, column and offset. */
+static void locate(ks_location *loc, const ksi_entry *e, uint64_t line,
+                   uint64_t column, uint64_t offset)
+{
+    loc->input = e->input;
+    loc->chain = e->chain;
+    loc->chain_len = e->chain_len;
+    loc->path = e->chain[e->chain_len - 1];
+    loc->line = line;
+    loc->column = column;
+    loc->offset = offset;
+    loc->flags = e->flags;
+    set_image_fields(loc, e->image);
 }
 
 static void set_image_fields(ks_location *loc, const ks_location *image)
@@ -410,6 +456,8 @@ static ks_status report_hits(ksi_matcher *m, const view *v, int final)
             m->hits[keep++] = *h;
             continue;
         }
+        if (h->veto)
+            continue;
 
         if (m->reported >= KSI_MAX_FINDINGS_PER_ENTRY) {
             if (!m->warned_findings++ &&
@@ -429,18 +477,10 @@ static ks_status report_hits(ksi_matcher *m, const view *v, int final)
         f.secret_len = h->len;
         f.entropy = h->entropy;
         f.fingerprint = fp;
-        f.location.input = e->input;
-        f.location.chain = e->chain;
-        f.location.chain_len = e->chain_len;
-        f.location.path = e->chain[e->chain_len - 1];
-        f.location.line = line;
-        f.location.column = h->start - line_start + 1;
-        f.location.offset = h->start;
-        f.location.flags = e->flags;
+        locate(&f.location, e, line, h->start - line_start + 1, h->start);
         if (ksi_allow_marked(v->data, v->base, v->len, line_start, h->start,
                              h->start + h->len))
             f.location.flags |= KS_LOC_ALLOWED;
-        set_image_fields(&f.location, e->image);
         m->reported++;
         m->stats[h->rule].findings++;
         if (m->sink->finding(m->sink->ctx, e, &f))
@@ -497,8 +537,46 @@ static ks_status confirm_ready(ksi_matcher *m, const view *v, int final)
     return report_hits(m, v, final);
 }
 
-static void begin_entry(ksi_matcher *m, const ksi_entry *entry,
-                        const ksi_sink *sink)
+/*
+ * Reports the path rules the entry's name matched, at its first byte and
+ * with the path as the secret (a path rule has no content to point at).
+ */
+static ks_status report_path_rules(ksi_matcher *m)
+{
+    const ksi_entry *e = m->entry;
+    const char *secret;
+    size_t len;
+    char fp[33];
+
+    if (!m->path.named)
+        return KS_OK;
+    secret = ksi_path_secret(e, &len);
+    for (size_t i = 0; i < m->rs->n_path_only; i++) {
+        uint32_t id = m->rs->path_only[i];
+        const ksi_rule *r = m->rs->rules[id];
+        ks_finding f;
+
+        if (!ksi_path_allows(&m->path, r))
+            continue;
+        fingerprint(r->id, (const unsigned char *)secret, len, fp);
+        f.rule = &r->info;
+        f.confidence = r->info.confidence;
+        f.secret = secret;
+        f.secret_len = len;
+        f.entropy = ks_entropy(secret, len);
+        f.fingerprint = fp;
+        locate(&f.location, e, 1, 1, 0);
+        m->reported++;
+        m->stats[id].findings++;
+        if (m->sink->finding(m->sink->ctx, e, &f))
+            return KS_STOPPED;
+    }
+    return KS_OK;
+}
+
+/* Starts an entry: decides from its path which rules apply, once. */
+static ks_status begin_entry(ksi_matcher *m, const ksi_entry *entry,
+                             const ksi_sink *sink)
 {
     assert(entry->chain_len > 0);
     m->entry = entry;
@@ -515,44 +593,97 @@ static void begin_entry(ksi_matcher *m, const ksi_entry *entry,
     m->len = 0;
     m->base_line = 1;
     m->base_line_start = 0;
+    if (ksi_path_classify(m->rs, m->scratch, entry, &m->path))
+        return KS_ERR_MATCHER;
+    return report_path_rules(m);
+}
+
+/* Forgets every open cluster after a failed scan. */
+static void drop_clusters(ksi_matcher *m)
+{
+    m->n_clusters = 0;
+    memset(m->open, 0, m->rs->count * sizeof(*m->open));
+}
+
+/*
+ * The content databases an entry is scanned with: the one of every entry,
+ * and the path-filtered rules' when its path opened one of them. Either
+ * may be missing; db[] gets the ones there are. Returns how many.
+ */
+static int content_dbs(const ksi_matcher *m, int stream,
+                       const hs_database_t *db[2])
+{
+    const hs_database_t *all = stream ? m->rs->db_stream : m->rs->db_block;
+    const hs_database_t *gated = stream ? m->rs->db_stream_gated
+                                        : m->rs->db_block_gated;
+    int n = 0;
+
+    if (all)
+        db[n++] = all;
+    if (gated && m->path.gated)
+        db[n++] = gated;
+    return n;
 }
 
 ks_status ksi_match_block(ksi_matcher *m, const ksi_entry *entry,
                           const void *data, size_t len, const ksi_sink *sink)
 {
     view v = { data, 0, len };
-    hs_error_t err;
+    const hs_database_t *db[2];
+    ks_status st;
+    int n;
 
     if (len > UINT32_MAX)
         return KS_ERR_ARG;
-    begin_entry(m, entry, sink);
-    if (len == 0)
-        return KS_OK;
-    err = hs_scan(m->rs->db_block, data, (unsigned)len, 0, m->scratch,
-                  on_candidate, m);
-    if (err != HS_SUCCESS) {
-        m->n_clusters = 0;
-        memset(m->open, 0, m->rs->count * sizeof(*m->open));
-        return m->out_of_memory ? KS_ERR_NOMEM : KS_ERR_MATCHER;
+    st = begin_entry(m, entry, sink);
+    if (st != KS_OK || len == 0)
+        return st;
+    n = content_dbs(m, 0, db);
+    for (int i = 0; i < n; i++) {
+        if (hs_scan(db[i], data, (unsigned)len, 0, m->scratch, on_candidate,
+                    m) != HS_SUCCESS) {
+            drop_clusters(m);
+            return m->out_of_memory ? KS_ERR_NOMEM : KS_ERR_MATCHER;
+        }
     }
-    return confirm_ready(m, &v, 1);
+    return n ? confirm_ready(m, &v, 1) : KS_OK;
 }
 
 /* ---- streaming ---------------------------------------------------------- */
 
+/* Closes the entry's streams without reporting what they still hold. */
+static void drop_streams(ksi_matcher *m)
+{
+    for (int i = 0; i < 2; i++) {
+        if (m->stream[i])
+            hs_close_stream(m->stream[i], m->scratch, NULL, NULL);
+        m->stream[i] = NULL;
+    }
+}
+
 ks_status ksi_stream_open(ksi_matcher *m, const ksi_entry *entry,
                           const ksi_sink *sink)
 {
-    begin_entry(m, entry, sink);
+    const hs_database_t *db[2];
+    ks_status st = begin_entry(m, entry, sink);
+    int n;
+
+    if (st != KS_OK)
+        return st;
     if (!m->buf) {
         m->buf_cap = HISTORY + KSI_STREAM_CHUNK;
         m->buf = ksi_malloc(m->buf_cap);
         if (!m->buf)
             return KS_ERR_NOMEM;
     }
-    if (hs_open_stream(m->rs->db_stream, 0, &m->stream) != HS_SUCCESS) {
-        m->stream = NULL;
-        return KS_ERR_NOMEM;
+    /* With no content database for the entry, the bytes are read unseen. */
+    n = content_dbs(m, 1, db);
+    for (int i = 0; i < n; i++) {
+        if (hs_open_stream(db[i], 0, &m->stream[i]) != HS_SUCCESS) {
+            m->stream[i] = NULL;
+            drop_streams(m);
+            return KS_ERR_NOMEM;
+        }
     }
     return KS_OK;
 }
@@ -578,15 +709,17 @@ ks_status ksi_stream_commit(ksi_matcher *m, size_t len)
     ks_status st;
 
     assert(m->len + len <= m->buf_cap);
-    if (len == 0)
-        return KS_OK;
-    if (!m->stream || m->failed)
+    if (len == 0 || !m->stream[0])
+        return m->failed ? KS_ERR_STATE : KS_OK;
+    if (m->failed)
         return KS_ERR_STATE;
-    if (hs_scan_stream(m->stream, (const char *)m->buf + m->len,
-                       (unsigned)len, 0, m->scratch, on_candidate,
-                       m) != HS_SUCCESS) {
-        m->failed = 1;
-        return m->out_of_memory ? KS_ERR_NOMEM : KS_ERR_MATCHER;
+    for (int i = 0; i < 2 && m->stream[i]; i++) {
+        if (hs_scan_stream(m->stream[i], (const char *)m->buf + m->len,
+                           (unsigned)len, 0, m->scratch, on_candidate,
+                           m) != HS_SUCCESS) {
+            m->failed = 1;
+            return m->out_of_memory ? KS_ERR_NOMEM : KS_ERR_MATCHER;
+        }
     }
     m->len += len;
     v = (view){ m->buf, m->base, m->len };
@@ -599,23 +732,25 @@ ks_status ksi_stream_commit(ksi_matcher *m, size_t len)
 ks_status ksi_stream_close(ksi_matcher *m)
 {
     view v = { m->buf, m->base, m->len };
-    hs_error_t err;
+    hs_error_t err = HS_SUCCESS;
 
-    if (!m->stream)
+    if (!m->stream[0])
         return KS_OK;
     if (m->failed) {
-        hs_close_stream(m->stream, m->scratch, NULL, NULL);
-        m->stream = NULL;
-        m->n_clusters = 0;
-        memset(m->open, 0, m->rs->count * sizeof(*m->open));
+        drop_streams(m);
+        drop_clusters(m);
         return KS_OK;
     }
     /* Closing reports matches that end at end of data ($, \z). */
-    err = hs_close_stream(m->stream, m->scratch, on_candidate, m);
-    m->stream = NULL;
+    for (int i = 0; i < 2; i++) {
+        if (m->stream[i] && err == HS_SUCCESS)
+            err = hs_close_stream(m->stream[i], m->scratch, on_candidate, m);
+        else if (m->stream[i])
+            hs_close_stream(m->stream[i], m->scratch, NULL, NULL);
+        m->stream[i] = NULL;
+    }
     if (err != HS_SUCCESS) {
-        m->n_clusters = 0;
-        memset(m->open, 0, m->rs->count * sizeof(*m->open));
+        drop_clusters(m);
         return m->out_of_memory ? KS_ERR_NOMEM : KS_ERR_MATCHER;
     }
     return confirm_ready(m, &v, 1);

@@ -265,10 +265,18 @@ static ks_status read_field(parse_ctx *ctx, ksi_rule *rule, const char *rid,
         return read_string(ctx, value, rid, key, &rule->description);
     if (strcmp(key, "pattern") == 0)
         return read_string(ctx, value, rid, key, &rule->pattern);
-    if (strcmp(key, "severity") == 0)
+    if (strcmp(key, "path") == 0)
+        return read_string(ctx, value, rid, key, &rule->path);
+    if (strcmp(key, "example_path") == 0)
+        return read_string(ctx, value, rid, key, &rule->example_path);
+    if (strcmp(key, "severity") == 0) {
+        rule->severity_given = 1;
         return read_severity(ctx, value, rid, &rule->info.severity);
-    if (strcmp(key, "confidence") == 0)
+    }
+    if (strcmp(key, "confidence") == 0) {
+        rule->confidence_given = 1;
         return read_confidence(ctx, value, rid, &rule->info.confidence);
+    }
     if (strcmp(key, "entropy") == 0 || strcmp(key, "min_entropy") == 0)
         return read_entropy(ctx, value, rid, &rule->info.min_entropy);
     if (strcmp(key, "keywords") == 0)
@@ -277,7 +285,9 @@ static ks_status read_field(parse_ctx *ctx, ksi_rule *rule, const char *rid,
         return read_list(ctx, value, rid, key, &rule->references);
     if (strcmp(key, "examples") == 0)
         return read_list(ctx, value, rid, key, &rule->examples);
-    if (strcmp(key, "negative_examples") == 0)
+    /* `non_examples` is what some published rule files call them. */
+    if (strcmp(key, "negative_examples") == 0 ||
+        strcmp(key, "non_examples") == 0)
         return read_list(ctx, value, rid, key, &rule->negative_examples);
     if (strcmp(key, "validate") == 0)
         return read_validate(ctx, value, rid, rule);
@@ -308,10 +318,20 @@ static ks_status check_required(parse_ctx *ctx, const yaml_node_t *map,
                        "letters, digits, '.', '_' and '-'");
     if (!rule->name)
         return fail_at(ctx, map, rid, "missing required field 'name'");
-    if (!rule->pattern)
-        return fail_at(ctx, map, rid, "missing required field 'pattern'");
-    if (!rule->pattern[0])
+    if (!rule->pattern && !rule->path)
+        return fail_at(ctx, map, rid, "missing required field 'pattern' "
+                       "(or 'path' for a rule on file names)");
+    if (rule->pattern && !rule->pattern[0])
         return fail_at(ctx, map, rid, "field 'pattern' is empty");
+    if (rule->path && !rule->path[0])
+        return fail_at(ctx, map, rid, "field 'path' is empty");
+    if (!rule->pattern && rule->validate)
+        return fail_at(ctx, map, rid, "a path rule (no 'pattern') cannot "
+                       "have 'validate': there is no secret to check");
+    if (rule->example_path && (!rule->path || !rule->pattern))
+        return fail_at(ctx, map, rid, "field 'example_path' needs both "
+                       "'path' and 'pattern' (a path rule's examples are "
+                       "paths themselves)");
     return KS_OK;
 }
 
@@ -368,6 +388,14 @@ static ks_status find_rule_list(parse_ctx *ctx, const yaml_node_t *root,
 
         if (!k || !v || k->type != YAML_SCALAR_NODE)
             return fail_at(ctx, root, NULL, "top-level keys must be strings");
+        /* Published rule files may also group rules into named sets;
+         * keysift uses every rule of the file. */
+        if (strcmp(scalar(k), "rulesets") == 0) {
+            ksi_ruleset_note(ctx->rs, "%s:%u: top-level 'rulesets' is not "
+                             "used by keysift; ignored", ctx->file,
+                             node_line(k));
+            continue;
+        }
         if (strcmp(scalar(k), "rules") != 0) {
             snprintf(msg, sizeof(msg),
                      "unknown top-level key '%.64s' (expected 'rules')",
@@ -383,9 +411,16 @@ static ks_status find_rule_list(parse_ctx *ctx, const yaml_node_t *root,
     return KS_OK;
 }
 
+/*
+ * Reads every rule of the list. A rule with a problem is left out and the
+ * next one read, so that one pass reports every bad rule of the file; the
+ * file then fails as a whole.
+ */
 static ks_status read_rule_list(parse_ctx *ctx, const yaml_node_t *list,
                                 ksi_rule **out, size_t *count, size_t *cap)
 {
+    size_t before = ctx->rs->problems.count;
+
     for (yaml_node_item_t *it = list->data.sequence.items.start;
          it < list->data.sequence.items.top; it++) {
         const yaml_node_t *node = yaml_document_get_node(ctx->doc, *it);
@@ -400,10 +435,14 @@ static ks_status read_rule_list(parse_ctx *ctx, const yaml_node_t *list,
         memset(&(*out)[*count], 0, sizeof(**out));
         (*count)++;
         st = read_rule(ctx, node, &(*out)[*count - 1]);
+        if (st == KS_ERR_RULE && !ksi_ruleset_problems_full(ctx->rs)) {
+            ksi_rule_clear(&(*out)[--(*count)]);
+            continue;
+        }
         if (st != KS_OK)
             return st;
     }
-    return KS_OK;
+    return ksi_ruleset_problems_since(ctx->rs, before) ? KS_ERR_RULE : KS_OK;
 }
 
 ks_status ksi_rules_parse_yaml(ks_ruleset *rs, const char *name,

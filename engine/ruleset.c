@@ -6,6 +6,7 @@
 #include "alloc.h"
 #include "db_cache.h"
 #include "input_limits.h"
+#include "path_rules.h"
 #include "ruleset.h"
 #include "sha256.h"
 
@@ -45,6 +46,8 @@ void ksi_rule_clear(ksi_rule *rule)
     ksi_free(rule->name);
     ksi_free(rule->description);
     ksi_free(rule->pattern);
+    ksi_free(rule->path);
+    ksi_free(rule->example_path);
     ksi_free(rule->hs_pattern);
     ksi_free(rule->source);
     ksi_free(rule->validate);
@@ -65,6 +68,8 @@ void ksi_rule_publish(ksi_rule *rule)
     info->name = rule->name;
     info->description = rule->description;
     info->pattern = rule->pattern;
+    info->path = rule->path;
+    info->example_path = rule->example_path;
     info->source = rule->source;
     info->family = rule->family;
     info->validate = rule->validate;
@@ -83,12 +88,35 @@ void ksi_rule_publish(ksi_rule *rule)
 ks_status ksi_ruleset_fail(ks_ruleset *rs, ks_status status,
                            const char *fmt, ...)
 {
+    char msg[sizeof(rs->error)];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(rs->error, sizeof(rs->error), fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (status != KS_ERR_RULE || rs->problems.count == 0)
+        memcpy(rs->error, msg, sizeof(msg));
+    /* A problem lost to a failed allocation still left the error text. */
+    if (status == KS_ERR_RULE && !ksi_ruleset_problems_full(rs))
+        (void)ksi_strlist_push(&rs->problems, msg, strlen(msg));
     return status;
+}
+
+void ksi_ruleset_clear_problems(ks_ruleset *rs)
+{
+    ksi_strlist_free(&rs->problems);
+}
+
+size_t ks_ruleset_problem_count(const ks_ruleset *rs)
+{
+    return rs ? rs->problems.count : 0;
+}
+
+const char *ks_ruleset_problem(const ks_ruleset *rs, size_t i)
+{
+    if (!rs || i >= rs->problems.count)
+        return NULL;
+    return rs->problems.items[i];
 }
 
 void ksi_ruleset_note(ks_ruleset *rs, const char *fmt, ...)
@@ -172,27 +200,30 @@ static const ksi_rule *find_rule(const ks_ruleset *rs, const char *id)
     return NULL;
 }
 
-/* Rejects an id already used in the set or earlier in the same file. */
+/* Rejects ids already used in the set or earlier in the same file. */
 static ks_status check_duplicates(ks_ruleset *rs, const ksi_rule *fresh,
                                   size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    ks_status st = KS_OK;
+
+    for (size_t i = 0; i < n && !ksi_ruleset_problems_full(rs); i++) {
         const ksi_rule *r = &fresh[i];
         const ksi_rule *prev = find_rule(rs, r->id);
 
         if (!prev)
             prev = find_fresh(fresh, i, r->id);
         if (prev)
-            return ksi_ruleset_fail(rs, KS_ERR_RULE,
-                                    "%s:%u: rule '%s': duplicate id (first "
-                                    "defined at %s:%u)", r->source, r->line,
-                                    r->id, prev->source, prev->line);
+            st = ksi_ruleset_fail(rs, KS_ERR_RULE,
+                                  "%s:%u: rule '%s': duplicate id (first "
+                                  "defined at %s:%u)", r->source, r->line,
+                                  r->id, prev->source, prev->line);
     }
-    return KS_OK;
+    return st;
 }
 
-ks_status ks_ruleset_add_yaml(ks_ruleset *rs, const char *name,
-                              const char *text, size_t len)
+/* Adds one file's rules; problems add to the list the caller started. */
+static ks_status add_yaml(ks_ruleset *rs, const char *name, const char *text,
+                          size_t len)
 {
     ksi_rule *fresh = NULL;
     size_t n = 0, cap = 0;
@@ -240,6 +271,15 @@ fail:
         ksi_rule_clear(&fresh[i]);
     ksi_free(fresh);
     return st;
+}
+
+ks_status ks_ruleset_add_yaml(ks_ruleset *rs, const char *name,
+                              const char *text, size_t len)
+{
+    if (!rs)
+        return KS_ERR_ARG;
+    ksi_ruleset_clear_problems(rs);
+    return add_yaml(rs, name, text, len);
 }
 
 ks_status ks_ruleset_add_defaults(ks_ruleset *rs)
@@ -298,7 +338,7 @@ static ks_status add_file(ks_ruleset *rs, const char *path)
 
     if (st != KS_OK)
         return st;
-    st = ks_ruleset_add_yaml(rs, path, text, len);
+    st = add_yaml(rs, path, text, len);
     ksi_free(text);
     return st;
 }
@@ -326,10 +366,16 @@ static ks_status add_dir(ks_ruleset *rs, const char *dir)
     if (n == 0)
         st = ksi_ruleset_fail(rs, KS_ERR_RULE, "%s: no *.yaml or *.yml rule "
                               "files in this directory", dir);
+    /* A bad file does not hide the problems of the files after it. */
     for (int i = 0; i < n; i++) {
-        if (st == KS_OK) {
+        if (st == KS_OK || (st == KS_ERR_RULE &&
+                            !ksi_ruleset_problems_full(rs))) {
+            ks_status one;
+
             snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
-            st = add_file(rs, path);
+            one = add_file(rs, path);
+            if (st == KS_OK || one != KS_ERR_RULE)
+                st = one == KS_OK ? st : one;
         }
         free(names[i]);
     }
@@ -343,6 +389,7 @@ ks_status ks_ruleset_add_path(ks_ruleset *rs, const char *path)
 
     if (!rs || !path)
         return KS_ERR_ARG;
+    ksi_ruleset_clear_problems(rs);
     if (stat(path, &sb) != 0)
         return ksi_ruleset_fail(rs, errno == ENOENT ? KS_ERR_NOT_FOUND
                                                     : KS_ERR_IO,
@@ -368,6 +415,24 @@ static void pcre_release(void *ptr, void *unused)
 }
 
 /*
+ * Whether a pattern starts with inline flags that turn on extended mode,
+ * "(?x)" or "(?ix)", as published rule files often do: '#' then starts a
+ * comment that runs to the end of the line.
+ */
+static int is_extended(const char *pattern)
+{
+    if (strncmp(pattern, "(?", 2) != 0)
+        return 0;
+    for (const char *p = pattern + 2; *p && *p != ')' && *p != ':'; p++) {
+        if (*p == '-')
+            return 0;
+        if (*p == 'x')
+            return 1;
+    }
+    return 0;
+}
+
+/*
  * Hyperscan compiles a large bounded repeat such as [A-Za-z0-9+/=\s]{64,8192}
  * into a big automaton: a handful of private-key rules took seconds to
  * compile. The candidate stage does not need the upper bound, since PCRE2
@@ -381,6 +446,7 @@ static char *widen_repeats(const char *pattern)
     char *out = ksi_malloc(len + 1);
     size_t o = 0;
     int in_class = 0;
+    int extended = is_extended(pattern);
 
     if (!out)
         return NULL;
@@ -392,6 +458,14 @@ static char *widen_repeats(const char *pattern)
         if (c == '\\' && i + 1 < len) {
             out[o++] = c;
             out[o++] = pattern[++i];
+            continue;
+        }
+        /* A comment of an extended pattern is copied as it is. */
+        if (extended && !in_class && c == '#') {
+            while (i < len && pattern[i] != '\n')
+                out[o++] = pattern[i++];
+            if (i < len)
+                out[o++] = pattern[i];
             continue;
         }
         if (in_class) {
@@ -425,6 +499,8 @@ static ks_status compile_capture(ks_ruleset *rs, ksi_rule *rule)
     uint32_t captures = 0;
     PCRE2_UCHAR msg[256];
 
+    if (!rule->pattern)
+        return KS_OK;       /* a path rule: nothing to capture */
     rule->re = pcre2_compile((PCRE2_SPTR)rule->pattern, PCRE2_ZERO_TERMINATED,
                              0, &code, &at, rs->pcre_cctx);
     if (!rule->re && (code == PCRE2_ERROR_HEAP_FAILED ||
@@ -503,7 +579,13 @@ static ks_status check_candidate(ks_ruleset *rs, ksi_rule *rule)
     return KS_OK;
 }
 
-static ks_status compile_database(ks_ruleset *rs, unsigned mode,
+/* Whether a rule belongs to the gated (path-filtered) content group. */
+static int in_group(const ksi_rule *r, int gated)
+{
+    return r->pattern && (r->path != NULL) == gated;
+}
+
+static ks_status compile_database(ks_ruleset *rs, unsigned mode, int gated,
                                   hs_database_t **db)
 {
     const char **exprs = ksi_calloc(rs->count, sizeof(*exprs));
@@ -511,6 +593,7 @@ static ks_status compile_database(ks_ruleset *rs, unsigned mode,
     unsigned *ids = ksi_calloc(rs->count, sizeof(*ids));
     hs_compile_error_t *err = NULL;
     ks_status st = KS_OK;
+    unsigned n = 0;
     hs_error_t rc;
 
     if (!exprs || !flags || !ids) {
@@ -519,19 +602,22 @@ static ks_status compile_database(ks_ruleset *rs, unsigned mode,
         goto out;
     }
     for (size_t i = 0; i < rs->count; i++) {
-        exprs[i] = rs->rules[i]->hs_pattern;
-        flags[i] = rs->rules[i]->hs_flags;
-        ids[i] = (unsigned)i;
+        if (!in_group(rs->rules[i], gated))
+            continue;
+        exprs[n] = rs->rules[i]->hs_pattern;
+        flags[n] = rs->rules[i]->hs_flags;
+        ids[n++] = (unsigned)i;
     }
-    rc = hs_compile_multi(exprs, flags, ids, (unsigned)rs->count, mode, NULL,
-                          db, &err);
+    if (n == 0)
+        goto out;           /* no rule in this group: no database */
+    rc = hs_compile_multi(exprs, flags, ids, n, mode, NULL, db, &err);
     if (rc != HS_SUCCESS) {
         if (hs_out_of_memory(rc, err)) {
             st = ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory compiling "
                                   "rules");
         } else if (err && err->expression >= 0 &&
-            (size_t)err->expression < rs->count) {
-            const ksi_rule *r = rs->rules[err->expression];
+            (unsigned)err->expression < n) {
+            const ksi_rule *r = rs->rules[ids[err->expression]];
 
             st = ksi_ruleset_fail(rs, KS_ERR_RULE, "%s:%u: rule '%s': %s",
                                   r->source, r->line, r->id, err->message);
@@ -549,6 +635,15 @@ out:
     return st;
 }
 
+/* Hashes a string, or a marker that no NUL-terminated string can be. */
+static void hash_string(ksi_sha256 *ctx, const char *s)
+{
+    if (s)
+        ksi_sha256_update(ctx, s, strlen(s) + 1);
+    else
+        ksi_sha256_update(ctx, "\0\1", 2);
+}
+
 static void compute_hash(ks_ruleset *rs)
 {
     ksi_sha256 ctx;
@@ -561,7 +656,8 @@ static void compute_hash(ks_ruleset *rs)
         const ksi_rule *r = rs->rules[i];
 
         ksi_sha256_update(&ctx, r->id, strlen(r->id) + 1);
-        ksi_sha256_update(&ctx, r->pattern, strlen(r->pattern) + 1);
+        hash_string(&ctx, r->pattern);
+        hash_string(&ctx, r->path);
         snprintf(num, sizeof(num), "%d/%d/%.6f/%s/%d/%d",
                  (int)r->info.severity, (int)r->info.confidence,
                  r->info.min_entropy, r->validate ? r->validate : "",
@@ -573,10 +669,11 @@ static void compute_hash(ks_ruleset *rs)
 }
 
 /*
- * The cache key: everything that shapes the compiled databases — the
- * Hyperscan version and each expression, flag and id as compiled.
+ * The cache key of a group's databases: everything that shapes them — the
+ * Hyperscan version, the group, and each expression, flag and id as
+ * compiled.
  */
-static void database_key(const ks_ruleset *rs, char out[65])
+static void database_key(const ks_ruleset *rs, int gated, char out[65])
 {
     ksi_sha256 ctx;
     unsigned char digest[32];
@@ -584,9 +681,12 @@ static void database_key(const ks_ruleset *rs, char out[65])
 
     ksi_sha256_init(&ctx);
     ksi_sha256_update(&ctx, hs_version(), strlen(hs_version()) + 1);
+    ksi_sha256_update(&ctx, gated ? "gated" : "all", gated ? 6 : 4);
     for (size_t i = 0; i < rs->count; i++) {
         const ksi_rule *r = rs->rules[i];
 
+        if (!in_group(r, gated))
+            continue;
         snprintf(num, sizeof(num), "%zu/%u", i, r->hs_flags);
         ksi_sha256_update(&ctx, num, strlen(num) + 1);
         ksi_sha256_update(&ctx, r->hs_pattern, strlen(r->hs_pattern) + 1);
@@ -608,39 +708,61 @@ ks_status ks_ruleset_set_cache_dir(ks_ruleset *rs, const char *dir)
     return KS_OK;
 }
 
-/* Fetches the databases from the cache, or compiles and caches them. */
-static ks_status load_or_compile(ks_ruleset *rs)
+/*
+ * Fetches one group's databases from the cache, or compiles and caches
+ * them. The cache keeps what compiling learnt of each rule of the group,
+ * in rule order.
+ */
+static ks_status load_or_compile(ks_ruleset *rs, int gated,
+                                 hs_database_t **block,
+                                 hs_database_t **stream)
 {
-    ksi_rule_meta *meta = ksi_calloc(rs->count, sizeof(*meta));
+    size_t n = gated ? rs->n_gated : rs->n_content, k = 0;
+    ksi_rule_meta *meta;
     char key[65];
     ks_status st = KS_OK;
 
+    if (n == 0)
+        return KS_OK;       /* no rule in this group: no database */
+    meta = ksi_calloc(n, sizeof(*meta));
     if (!meta)
         return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory");
-    database_key(rs, key);
-    if (ksi_db_cache_load(rs->cache_dir, key, &rs->db_block, &rs->db_stream,
-                          meta, rs->count) == 0) {
+    database_key(rs, gated, key);
+    if (ksi_db_cache_load(rs->cache_dir, key, block, stream, meta, n) == 0) {
         for (size_t i = 0; i < rs->count; i++) {
-            rs->rules[i]->hs_flags = meta[i].hs_flags;
-            rs->rules[i]->lookback = meta[i].lookback;
-            rs->rules[i]->merge_gap = meta[i].lookback;
+            ksi_rule *r = rs->rules[i];
+
+            if (!in_group(r, gated))
+                continue;
+            r->hs_flags = meta[k].hs_flags;
+            r->lookback = meta[k].lookback;
+            r->merge_gap = meta[k++].lookback;
         }
         goto out;
     }
-    for (size_t i = 0; i < rs->count && st == KS_OK; i++)
-        st = check_candidate(rs, rs->rules[i]);
+    for (size_t i = 0; i < rs->count && st != KS_ERR_NOMEM &&
+                       !ksi_ruleset_problems_full(rs); i++) {
+        if (in_group(rs->rules[i], gated) &&
+            check_candidate(rs, rs->rules[i]) == KS_ERR_NOMEM)
+            st = KS_ERR_NOMEM;
+    }
+    if (st == KS_OK && rs->problems.count)
+        st = KS_ERR_RULE;
     if (st == KS_OK)
-        st = compile_database(rs, HS_MODE_BLOCK, &rs->db_block);
+        st = compile_database(rs, HS_MODE_BLOCK, gated, block);
     if (st == KS_OK)
-        st = compile_database(rs, HS_MODE_STREAM, &rs->db_stream);
+        st = compile_database(rs, HS_MODE_STREAM, gated, stream);
     if (st != KS_OK)
         goto out;
     for (size_t i = 0; i < rs->count; i++) {
-        meta[i].hs_flags = rs->rules[i]->hs_flags;
-        meta[i].lookback = (uint32_t)rs->rules[i]->lookback;
+        const ksi_rule *r = rs->rules[i];
+
+        if (!in_group(r, gated))
+            continue;
+        meta[k].hs_flags = r->hs_flags;
+        meta[k++].lookback = (uint32_t)r->lookback;
     }
-    ksi_db_cache_store(rs->cache_dir, key, rs->db_block, rs->db_stream, meta,
-                       rs->count);
+    ksi_db_cache_store(rs->cache_dir, key, *block, *stream, meta, n);
 out:
     ksi_free(meta);
     return st;
@@ -663,6 +785,12 @@ void ksi_rule_jit(const ks_ruleset *rs, ksi_rule *rule)
 
 static ks_status compile_all(ks_ruleset *rs);
 
+/* Grows a scratch space to serve `db` too; a missing database needs none. */
+static int alloc_scratch(const hs_database_t *db, hs_scratch_t **scratch)
+{
+    return db && hs_alloc_scratch(db, scratch) != HS_SUCCESS;
+}
+
 ks_status ks_ruleset_compile(ks_ruleset *rs)
 {
     ks_status st;
@@ -675,6 +803,24 @@ ks_status ks_ruleset_compile(ks_ruleset *rs)
     /* Half-built state is freed with the set, never rebuilt over. */
     rs->compile_failed = st != KS_OK;
     return st;
+}
+
+/*
+ * After a bad capture pattern, looks for the problems the later steps
+ * would find (patterns Hyperscan rejects, bad paths), so that one check
+ * lists them all. Compiles nothing.
+ */
+static ks_status report_the_rest(ks_ruleset *rs)
+{
+    for (size_t i = 0; i < rs->count && !ksi_ruleset_problems_full(rs); i++) {
+        ksi_rule *r = rs->rules[i];
+
+        if (r->pattern && r->re && check_candidate(rs, r) == KS_ERR_NOMEM)
+            return KS_ERR_NOMEM;
+    }
+    if (ksi_path_compile(rs) == KS_ERR_NOMEM)
+        return KS_ERR_NOMEM;
+    return KS_ERR_RULE;
 }
 
 static ks_status compile_all(ks_ruleset *rs)
@@ -690,6 +836,7 @@ static ks_status compile_all(ks_ruleset *rs)
                                 "these rules failed; start a new rule set");
     if (rs->count == 0)
         return ksi_ruleset_fail(rs, KS_ERR_STATE, "no rules to compile");
+    ksi_ruleset_clear_problems(rs);
 
     rs->pcre_gctx = pcre2_general_context_create(pcre_alloc, pcre_release,
                                                  NULL);
@@ -699,17 +846,30 @@ static ks_status compile_all(ks_ruleset *rs)
         return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "out of memory compiling "
                                 "rules");
 
-    for (size_t i = 0; i < rs->count; i++) {
+    /* Every bad pattern is reported, not only the first. */
+    for (size_t i = 0; i < rs->count && !ksi_ruleset_problems_full(rs); i++) {
         st = compile_capture(rs, rs->rules[i]);
-        if (st != KS_OK)
+        if (st == KS_ERR_NOMEM)
             return st;
+        rs->n_content += in_group(rs->rules[i], 0);
+        rs->n_gated += in_group(rs->rules[i], 1);
     }
-    st = load_or_compile(rs);
+    if (rs->problems.count)
+        return report_the_rest(rs);
+    st = load_or_compile(rs, 0, &rs->db_block, &rs->db_stream);
+    if (st == KS_OK)
+        st = load_or_compile(rs, 1, &rs->db_block_gated,
+                             &rs->db_stream_gated);
+    if (st == KS_OK)
+        st = ksi_path_compile(rs);
     if (st != KS_OK)
         return st;
 
-    if (hs_alloc_scratch(rs->db_block, &rs->scratch_proto) != HS_SUCCESS ||
-        hs_alloc_scratch(rs->db_stream, &rs->scratch_proto) != HS_SUCCESS)
+    if (alloc_scratch(rs->db_block, &rs->scratch_proto) ||
+        alloc_scratch(rs->db_stream, &rs->scratch_proto) ||
+        alloc_scratch(rs->db_block_gated, &rs->scratch_proto) ||
+        alloc_scratch(rs->db_stream_gated, &rs->scratch_proto) ||
+        alloc_scratch(rs->db_path, &rs->scratch_proto))
         return ksi_ruleset_fail(rs, KS_ERR_NOMEM, "cannot allocate matcher "
                                 "scratch space");
     compute_hash(rs);
@@ -728,8 +888,14 @@ void ks_ruleset_free(ks_ruleset *rs)
     ksi_free(rs->rules);
     hs_free_database(rs->db_block);
     hs_free_database(rs->db_stream);
+    hs_free_database(rs->db_block_gated);
+    hs_free_database(rs->db_stream_gated);
+    hs_free_database(rs->db_path);
+    ksi_free(rs->gate_rules);
+    ksi_free(rs->path_only);
     hs_free_scratch(rs->scratch_proto);
     ksi_strlist_free(&rs->notes);
+    ksi_strlist_free(&rs->problems);
     ksi_free(rs->cache_dir);
     pthread_mutex_destroy(&rs->jit_lock);
     pcre2_compile_context_free(rs->pcre_cctx);

@@ -29,7 +29,9 @@ typedef struct ksi_rule {
     char *id;
     char *name;
     char *description;
-    char *pattern;
+    char *pattern;              /* NULL for a path rule */
+    char *path;                 /* path filter, or NULL */
+    char *example_path;         /* examples are scanned under this name */
     char *source;
     char *family;
     char *validate;             /* validator name, or NULL */
@@ -40,6 +42,10 @@ typedef struct ksi_rule {
     ksi_strlist examples;
     ksi_strlist negative_examples;
     unsigned line;              /* line of the rule in its file */
+    int severity_given;         /* the file set severity / confidence */
+    int confidence_given;
+    unsigned gate;              /* 1 + its expression in the path
+                                 * database, or 0 without `path` */
 
     /* Filled in by ks_ruleset_compile(). */
     pcre2_code *re;
@@ -57,20 +63,47 @@ struct ks_ruleset {
     size_t cap;
     int compiled;
     int compile_failed;             /* a failed compile is final */
+    /*
+     * Content rules without a `path` are scanned in every entry; those with
+     * one sit in databases of their own, scanned only in entries whose path
+     * opened at least one of them. Either pair may be NULL (no such rule).
+     */
     hs_database_t *db_block;
     hs_database_t *db_stream;
+    hs_database_t *db_block_gated;
+    hs_database_t *db_stream_gated;
+    hs_database_t *db_path;         /* every rule's `path`, or NULL */
+    uint32_t *gate_rules;           /* rule index of each path gate */
+    uint32_t *path_only;            /* rules with a path and no pattern */
+    size_t n_gates;
+    size_t n_path_only;
+    size_t n_content;               /* rules with a pattern, no path */
+    size_t n_gated;                 /* rules with a pattern and a path */
     hs_scratch_t *scratch_proto;    /* cloned once per worker */
     pcre2_general_context *pcre_gctx;   /* routes PCRE2 to ksi_malloc */
     pcre2_compile_context *pcre_cctx;
     uint32_t max_captures;          /* largest capture count of any rule */
     ksi_strlist notes;              /* harmless oddities in rule files */
+    ksi_strlist problems;           /* every error of the last failed add
+                                     * or compile; the first is `error` */
     char *cache_dir;                /* compiled databases kept here */
     pthread_mutex_t jit_lock;       /* guards first-use JIT compiles */
     char hash[65];
     char error[1024];
 };
 
-/* Sets the rule set's error text, printf-style. Returns `status`. */
+/*
+ * Most problems a rule file reports before giving up: enough to fix a file
+ * in one pass, bounded against a generated file of a million bad rules.
+ */
+#define KSI_MAX_RULE_PROBLEMS 100u
+
+/*
+ * Sets the rule set's error text, printf-style. Returns `status`. A
+ * KS_ERR_RULE problem is also added to the problem list, and only the
+ * first of a failing add or compile becomes the error text, so loaders can
+ * go on looking for more problems after one.
+ */
 ks_status ksi_ruleset_fail(ks_ruleset *rs, ks_status status,
                            const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -83,6 +116,22 @@ ks_status ksi_ruleset_fail(ks_ruleset *rs, ks_status status,
 ks_status ksi_rules_parse_yaml(ks_ruleset *rs, const char *name,
                                const char *text, size_t len,
                                ksi_rule **out, size_t *count, size_t *cap);
+
+/* Starts a fresh problem list, at the start of an add or a compile. */
+void ksi_ruleset_clear_problems(ks_ruleset *rs);
+
+/* Whether problems were found since the list had `before` entries, or so
+ * many that looking for more is pointless (`full`). */
+static inline int ksi_ruleset_problems_since(const ks_ruleset *rs,
+                                             size_t before)
+{
+    return rs->problems.count > before;
+}
+
+static inline int ksi_ruleset_problems_full(const ks_ruleset *rs)
+{
+    return rs->problems.count >= KSI_MAX_RULE_PROBLEMS;
+}
 
 /* Records a note about a rule file, printf-style. */
 void ksi_ruleset_note(ks_ruleset *rs, const char *fmt, ...)

@@ -89,6 +89,26 @@ static int v_base64(const unsigned char *s, size_t len)
            b64_decode(s, len, 1, NULL, 0) > 0;
 }
 
+/*
+ * Base64 of "user:password" with a non-empty password, all printable: the
+ * credential of HTTP basic authentication and of Docker's "auth" entries.
+ */
+static int v_base64_userpass(const unsigned char *s, size_t len)
+{
+    unsigned char out[1536];
+    long n = len <= 2048 ? b64_decode(s, len, 0, out, sizeof(out)) : -1;
+    const unsigned char *colon;
+
+    if (n <= 2 || (size_t)n > sizeof(out))
+        return 0;
+    for (long i = 0; i < n; i++) {
+        if (out[i] < 0x20 || out[i] > 0x7e)
+            return 0;
+    }
+    colon = memchr(out, ':', (size_t)n);
+    return colon && colon < out + n - 1;
+}
+
 static int v_hex(const unsigned char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
@@ -128,6 +148,83 @@ static int v_crc32_base62(const unsigned char *s, size_t len)
     return memcmp(want, body + 30, 6) == 0;
 }
 
+/*
+ * <body>_<8 hex digits>: the CRC-32 of the body (prefix included), its
+ * least significant byte first, as Grafana's service account tokens carry.
+ */
+static int v_crc32_hex_le(const unsigned char *s, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    uint32_t crc;
+
+    if (len < 10 || s[len - 9] != '_')
+        return 0;
+    crc = ksi_crc32(s, len - 9);
+    for (int i = 0; i < 4; i++) {
+        unsigned byte = (crc >> (8 * i)) & 0xffu;
+        const unsigned char *pair = s + len - 8 + 2 * i;
+
+        if (pair[0] != digits[byte >> 4] || pair[1] != digits[byte & 15u])
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- bech32 ------------------------------------------------------------- */
+
+static uint32_t bech32_step(uint32_t chk, unsigned value)
+{
+    static const uint32_t gen[5] = { 0x3b6a57b2u, 0x26508e6du, 0x1ea119fau,
+                                     0x3d4233ddu, 0x2a1462b3u };
+    uint32_t top = chk >> 25;
+
+    chk = ((chk & 0x1ffffffu) << 5) ^ value;
+    for (int i = 0; i < 5; i++) {
+        if ((top >> i) & 1u)
+            chk ^= gen[i];
+    }
+    return chk;
+}
+
+/*
+ * A bech32 string (BIP-173): a human-readable part, the separator '1' (the
+ * last one), then data characters whose last six are a BCH checksum over
+ * the whole. One case throughout; age's secret keys use it.
+ */
+static int v_bech32(const unsigned char *s, size_t len)
+{
+    static const char charset[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    const unsigned char *sep = NULL;
+    int upper = 0, lower = 0;
+    uint32_t chk = 1;
+    size_t hrp;
+
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < 33 || s[i] > 126)
+            return 0;
+        upper |= isupper(s[i]) != 0;
+        lower |= islower(s[i]) != 0;
+        if (s[i] == '1')
+            sep = s + i;
+    }
+    if ((upper && lower) || !sep || sep == s || s + len - sep < 7 || len > 90)
+        return 0;
+    hrp = (size_t)(sep - s);
+    for (size_t i = 0; i < hrp; i++)
+        chk = bech32_step(chk, (unsigned)tolower(s[i]) >> 5);
+    chk = bech32_step(chk, 0);
+    for (size_t i = 0; i < hrp; i++)
+        chk = bech32_step(chk, (unsigned)tolower(s[i]) & 31u);
+    for (const unsigned char *p = sep + 1; p < s + len; p++) {
+        const char *at = strchr(charset, tolower(*p));
+
+        if (!at)
+            return 0;
+        chk = bech32_step(chk, (unsigned)(at - charset));
+    }
+    return chk == 1;
+}
+
 /* ---- JWT ---------------------------------------------------------------- */
 
 /* Decodes a base64url segment and parses it as a JSON object. */
@@ -152,6 +249,27 @@ static json_t *json_segment(const unsigned char *seg, size_t len)
     return j;
 }
 
+/* The same, for text that may use either base64 alphabet. */
+static json_t *json_segment_any(const unsigned char *seg, size_t len)
+{
+    unsigned char *std;
+    json_t *j;
+
+    if (len == 0 || len > 16384)
+        return NULL;
+    j = json_segment(seg, len);
+    if (j)
+        return j;
+    std = ksi_malloc(len);
+    if (!std)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        std[i] = seg[i] == '+' ? '-' : seg[i] == '/' ? '_' : seg[i];
+    j = json_segment(std, len);
+    ksi_free(std);
+    return j;
+}
+
 static int v_jwt(const unsigned char *s, size_t len)
 {
     const unsigned char *dot1 = memchr(s, '.', len);
@@ -170,6 +288,39 @@ static int v_jwt(const unsigned char *s, size_t len)
     json_decref(header);
     json_decref(payload);
     return ok;
+}
+
+/*
+ * Tokens that carry their metadata as base64 JSON after a prefix (Grafana
+ * Cloud's glc_, 1Password's ops_, Sentry's sntrys_, Mapbox's pk. and sk.):
+ * from the first "eyJ", a run of base64 characters, possibly followed by
+ * '_' and a signature, must decode to a JSON object. Each '_' in the run
+ * could be that separator or a base64url digit, so every cut is tried.
+ */
+static int v_base64_json(const unsigned char *s, size_t len)
+{
+    const unsigned char *p = NULL, *end;
+    json_t *j;
+
+    for (size_t i = 0; i + 3 <= len && !p; i++) {
+        if (memcmp(s + i, "eyJ", 3) == 0)
+            p = s + i;
+    }
+    if (!p)
+        return 0;
+    for (end = p; end < s + len && (isalnum(*end) || strchr("+/=_-", *end));
+         end++)
+        continue;
+    for (const unsigned char *cut = p + 3; cut <= end; cut++) {
+        if (cut != end && *cut != '_')
+            continue;
+        j = json_segment_any(p, (size_t)(cut - p));
+        if (j) {
+            json_decref(j);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* ---- PEM ---------------------------------------------------------------- */
@@ -198,6 +349,29 @@ static const unsigned char *pem_label(const unsigned char *s,
 }
 
 /*
+ * The end of the line that starts at p: a newline, or the two characters
+ * "\n" of a block kept escaped in a JSON or YAML string. Sets *next to
+ * where the next line starts.
+ */
+static const unsigned char *line_end(const unsigned char *p,
+                                     const unsigned char *end,
+                                     const unsigned char **next)
+{
+    for (const unsigned char *q = p; q < end; q++) {
+        if (*q == '\n') {
+            *next = q + 1;
+            return q;
+        }
+        if (*q == '\\' && q + 1 < end && q[1] == 'n') {
+            *next = q + 2;
+            return q;
+        }
+    }
+    *next = end;
+    return end;
+}
+
+/*
  * The body between the armour lines must be base64 once header lines
  * ("Proc-Type: ...", "Version: ...") and an OpenPGP checksum line ("=abcd")
  * are set aside.
@@ -207,18 +381,24 @@ static int pem_body_ok(const unsigned char *p, const unsigned char *end)
     size_t data = 0;
 
     while (p < end) {
-        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
-        const unsigned char *eol = nl ? nl : end;
+        const unsigned char *next;
+        const unsigned char *eol = line_end(p, end, &next);
         size_t n = (size_t)(eol - p);
 
-        while (n && (p[n - 1] == '\r' || p[n - 1] == ' '))
+        /* Trailing "\r" escapes, carriage returns and indentation. */
+        while (n && (isspace(p[n - 1]) ||
+                     (n >= 2 && p[n - 2] == '\\' && p[n - 1] == 'r')))
+            n -= p[n - 1] == 'r' ? 2 : 1;
+        while (n && isspace(*p)) {
+            p++;
             n--;
+        }
         if (n && !memchr(p, ':', n) && !(p[0] == '=' && n == 5)) {
             if (b64_decode(p, n, 0, NULL, 0) < 0)
                 return 0;
             data += n;
         }
-        p = nl ? nl + 1 : end;
+        p = next;
     }
     return data >= 16;
 }
@@ -242,6 +422,25 @@ static int v_pem(const unsigned char *s, size_t len)
         memcmp(stop + 9, begin, blen) != 0)
         return 0;
     return pem_body_ok(begin + blen + 5, stop);
+}
+
+/*
+ * GitHub App installation tokens come short (ghs_, 30 characters and their
+ * CRC-32, like the classic tokens) or long: ghs_, the app's numeric id, '_'
+ * and a signed JWT.
+ */
+static int v_github_installation(const unsigned char *s, size_t len)
+{
+    size_t digits = 0;
+
+    if (len == 40)
+        return v_crc32_base62(s, len);
+    while (4 + digits < len && isdigit(s[4 + digits]))
+        digits++;
+    if (len < 4 || memcmp(s, "ghs_", 4) != 0 || digits == 0 ||
+        4 + digits >= len || s[4 + digits] != '_')
+        return 0;
+    return v_jwt(s + 5 + digits, len - 5 - digits);
 }
 
 /* ---- AWS access key ids ------------------------------------------------- */
@@ -272,10 +471,15 @@ static const struct {
     ksi_validator_fn fn;
 } validators[] = {
     { "crc32-base62", v_crc32_base62 },
+    { "crc32-hex-le", v_crc32_hex_le },
+    { "github-installation", v_github_installation },
+    { "bech32", v_bech32 },
+    { "base64-json", v_base64_json },
     { "jwt", v_jwt },
     { "pem", v_pem },
     { "aws-key-id", v_aws_key_id },
     { "base64", v_base64 },
+    { "base64-userpass", v_base64_userpass },
     { "hex", v_hex },
 };
 
@@ -290,7 +494,8 @@ ksi_validator_fn ksi_validator_find(const char *name)
 
 const char *ksi_validator_names(void)
 {
-    return "crc32-base62, jwt, pem, aws-key-id, base64, hex";
+    return "crc32-base62, crc32-hex-le, github-installation, bech32, "
+           "base64-json, base64-userpass, jwt, pem, aws-key-id, base64, hex";
 }
 
 /* ---- noise -------------------------------------------------------------- */
@@ -310,6 +515,10 @@ static const char *const doc_examples[] = {
     "AAAAAAAAAAAAAAAAAAAAAMLheAAAAAAA0%2BuSeid%2BULvsea4JtiGRiSDSJSI%3DEUifiRB"
     "kKG5E2XzMDjRfl76ZC9Ub0wnz4XsNiRVBChTYbJcE3F",
     "FLWPUBK_TEST-32193bba8dab84e3d9c4525c85ea7a12-X",
+    /* The sample token of the JWT introduction most tutorials copy. */
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFt"
+    "ZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36"
+    "POk6yJV_adQssw5c",
     "00Dx0000000BV7z!AR8AQAxo9UfVkh8AlV0Gomt9Czx9LjHnSSpwBMmbRcgKFmxOtvxjTrKW1"
     "9ye6PE3Ds1eQz3z8jr3W7_VbWmEu4Q8TVGSTHxs",
     NULL,
@@ -321,7 +530,7 @@ static const char *const placeholder_words[] = {
     "your_", "your-", "yourkey", "yourtoken", "yourpassword", "yoursecret",
     "redacted", "replace_me", "replaceme", "insert_", "dummy", "xxxxx",
     "*****", "process.env", "os.environ", "getenv(", "env[",
-    "secrets.", "vault:", NULL,
+    "secrets.", "vault:", "...", "\xe2\x80\xa6", NULL,
 };
 
 static int contains_ci(const unsigned char *s, size_t len, const char *word)

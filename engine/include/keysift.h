@@ -114,7 +114,8 @@ typedef struct ks_rule_info {
     const char *id;                 /* stable identifier */
     const char *name;               /* human-readable name */
     const char *description;        /* optional */
-    const char *pattern;            /* group 1, if any, is the secret */
+    const char *pattern;            /* group 1, if any, is the secret;
+                                     * NULL for a path rule */
     const char *source;             /* file the rule came from */
     ks_severity severity;
     ks_confidence confidence;
@@ -133,6 +134,14 @@ typedef struct ks_rule_info {
     int generic;                    /* no provider-specific shape: hash-
                                      * and UUID-like values are dropped */
     const char *family;             /* rule file name without extension */
+    /*
+     * A regular expression the entry's path must match for the rule to
+     * apply, or NULL. A rule with a path and no pattern (pattern NULL) is a
+     * path rule: it reports every entry whose path matches, whatever the
+     * content, with the path as its secret. See docs/rules.md.
+     */
+    const char *path;
+    const char *example_path;       /* name examples are scanned under */
 } ks_rule_info;
 
 /* A set of rules, compiled into one matcher. Opaque. */
@@ -208,6 +217,16 @@ const ks_rule_info *ks_ruleset_rule(const ks_ruleset *rules, size_t i);
  */
 size_t ks_ruleset_note_count(const ks_ruleset *rules);
 const char *ks_ruleset_note(const ks_ruleset *rules, size_t i);
+
+/*
+ * Problems: when an add or a compile fails with KS_ERR_RULE, every problem
+ * it found (up to a hundred), one line each naming the file, line and rule;
+ * the first is also ks_ruleset_error(). A file with three bad rules reports
+ * all three, and a directory reports its bad files' problems, not only the
+ * first file's. Cleared by the next add or compile. Owned by the rule set.
+ */
+size_t ks_ruleset_problem_count(const ks_ruleset *rules);
+const char *ks_ruleset_problem(const ks_ruleset *rules, size_t i);
 
 /*
  * A hex SHA-256 over every rule's id and pattern and the engine version:

@@ -5,8 +5,9 @@
 #     KEYSIFT=build/keysift MAKE_CORPUS=build/make_corpus tests/e2e/quality.sh
 #
 # Both default to the build/ directory of the checkout holding this script;
-# SEED picks another corpus (make_corpus --seed). The corpus is generated
-# into a temporary directory that is removed on exit, scanned with
+# SEED picks another corpus (make_corpus --seed); CORPUS=DIR scores a corpus
+# make_corpus already wrote to DIR instead of generating one. The corpus is
+# generated into a temporary directory that is removed on exit, scanned with
 #
 #     keysift scan -f json --show-secrets -q OUTDIR/files
 #
@@ -32,6 +33,7 @@ root=$(cd "$here/../.." && pwd)
 KEYSIFT=${KEYSIFT:-$root/build/keysift}
 MAKE_CORPUS=${MAKE_CORPUS:-$root/build/make_corpus}
 SEED=${SEED:-}
+CORPUS=${CORPUS:-}
 
 # Each threshold is a percentage; the comparison is done in integers.
 MIN_RECALL=98
@@ -52,7 +54,13 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/keysift-quality.XXXXXX") || exit 1
 trap 'rm -rf -- "$tmp"' EXIT
 out=$tmp/corpus
 
-if [ -n "$SEED" ]; then
+if [ -n "$CORPUS" ]; then
+    out=${CORPUS%/}
+    if [ ! -f "$out/truth.jsonl" ]; then
+        echo "quality: $out/truth.jsonl not found; run make_corpus $out" >&2
+        exit 1
+    fi
+elif [ -n "$SEED" ]; then
     "$MAKE_CORPUS" --seed "$SEED" "$out" || exit 1
 else
     "$MAKE_CORPUS" "$out" || exit 1
@@ -74,7 +82,9 @@ jq -r -n \
     --arg prefix "$out/" \
     --argjson min_recall "$MIN_RECALL" \
     --argjson min_precision "$MIN_PRECISION" '
-def pct(a; b): if b == 0 then "n/a" else "\((a * 1000 / b | floor) / 10)%" end;
+def pct(a; b):
+    if b == 0 then "n/a"
+    else (a * 1000 / b | floor) as $t | "\($t / 10 | floor).\($t % 10)%" end;
 def covers(t; l): l.line >= t.line and l.line <= (t.end_line // t.line);
 
 ($truthtext | split("\n") | map(select(length > 0) | fromjson)) as $truth

@@ -277,7 +277,7 @@ make_leak_patterns() {
         done
     done <expected.tsv
     # For the PEM key, any piece of its body past the fixed DER prefix.
-    body=$(sed -n '2p' tree/keys/id_rsa)
+    body=$(sed -n '2p' tree/keys/deploy.pem)
     for ((i = 16; i + 6 <= ${#body}; i++)); do
         printf '%s\n' "${body:i:6}"
     done

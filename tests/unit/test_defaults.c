@@ -5,6 +5,8 @@
  */
 #include "unit.h"
 
+#include "ruleset.h"
+
 typedef struct defaults {
     ks_ruleset *rs;
     ks_scan *scan;
@@ -46,7 +48,7 @@ static void many_rules(void **state)
 {
     defaults *d = *state;
 
-    if (ks_ruleset_count(d->rs) < 30)
+    if (ks_ruleset_count(d->rs) < 200)
         fail_msg("only %zu default rules", ks_ruleset_count(d->rs));
 }
 
@@ -76,6 +78,10 @@ static void every_rule_is_complete(void **state)
             missing = "negative_examples";
         else if (r->n_references == 0)
             missing = "references";
+        else if (!d->rs->rules[i]->severity_given)
+            missing = "severity";
+        else if (!d->rs->rules[i]->confidence_given)
+            missing = "confidence";
         if (missing) {
             print_error("rule %s (%s): no %s\n", id, r->source, missing);
             bad++;
@@ -85,13 +91,24 @@ static void every_rule_is_complete(void **state)
         fail_msg("%zu default rules are incomplete (listed above)", bad);
 }
 
-/* Scans one example text and counts the findings of rule `id`. */
-static size_t findings_of(defaults *d, const char *id, const char *text)
+/*
+ * Scans one example as `keysift rules test` does and counts the findings
+ * of its rule: a path rule's examples are paths, scanned as empty entries
+ * of that name; a rule with a path filter sees its examples under its
+ * example_path.
+ */
+static size_t findings_of(defaults *d, const ks_rule_info *r,
+                          const char *text)
 {
+    const char *name = r->example_path ? r->example_path : "example";
+
     unit_results_free(&d->r);
-    assert_int_equal(ks_scan_buffer(d->scan, "example", text, strlen(text)),
-                     KS_OK);
-    return unit_count_rule(&d->r, id);
+    if (!r->pattern)
+        assert_int_equal(ks_scan_buffer(d->scan, text, "", 0), KS_OK);
+    else
+        assert_int_equal(ks_scan_buffer(d->scan, name, text, strlen(text)),
+                         KS_OK);
+    return unit_count_rule(&d->r, r->id);
 }
 
 static void examples_are_found(void **state)
@@ -103,7 +120,7 @@ static void examples_are_found(void **state)
         const ks_rule_info *r = ks_ruleset_rule(d->rs, i);
 
         for (size_t k = 0; k < r->n_examples; k++, checked++) {
-            if (findings_of(d, r->id, r->examples[k]) > 0)
+            if (findings_of(d, r, r->examples[k]) > 0)
                 continue;
             print_error("rule %s: example %zu not found: %s\n", r->id, k,
                         r->examples[k]);
@@ -125,7 +142,7 @@ static void negative_examples_are_not_found(void **state)
         const ks_rule_info *r = ks_ruleset_rule(d->rs, i);
 
         for (size_t k = 0; k < r->n_negative_examples; k++, checked++) {
-            if (findings_of(d, r->id, r->negative_examples[k]) == 0)
+            if (findings_of(d, r, r->negative_examples[k]) == 0)
                 continue;
             print_error("rule %s: negative example %zu was found: %s\n",
                         r->id, k, r->negative_examples[k]);
@@ -135,6 +152,15 @@ static void negative_examples_are_not_found(void **state)
     if (bad)
         fail_msg("%zu of %zu negative examples found (listed above)", bad,
                  checked);
+}
+
+/* Two optional strings agree: both absent, or equal. */
+static void same_text(const char *a, const char *b)
+{
+    if (!a || !b)
+        assert_ptr_equal(a, b);
+    else
+        assert_string_equal(a, b);
 }
 
 /*
@@ -157,8 +183,10 @@ static void built_in_rules_match_directory(void **state)
     for (size_t i = 0; i < ks_ruleset_count(disk); i++) {
         assert_string_equal(ks_ruleset_rule(disk, i)->id,
                             ks_ruleset_rule(d->rs, i)->id);
-        assert_string_equal(ks_ruleset_rule(disk, i)->pattern,
-                            ks_ruleset_rule(d->rs, i)->pattern);
+        same_text(ks_ruleset_rule(disk, i)->pattern,
+                  ks_ruleset_rule(d->rs, i)->pattern);
+        same_text(ks_ruleset_rule(disk, i)->path,
+                  ks_ruleset_rule(d->rs, i)->path);
     }
     assert_int_equal(ks_ruleset_compile(disk), KS_OK);
     assert_string_equal(ks_ruleset_hash(disk), ks_ruleset_hash(d->rs));

@@ -472,6 +472,73 @@ static void equal_confidence_both_report(void **state)
     unit_results_free(&r);
 }
 
+/*
+ * At equal confidence the rule that knows the format wins over a generic
+ * one, and a rule limited to certain files over one that is not.
+ */
+static void equal_confidence_tie_breaks(void **state)
+{
+    static const char yaml[] =
+        "- id: m.exact\n"
+        "  name: Exact token\n"
+        "  pattern: '\\b(ghx_[0-9a-z]{20})\\b'\n"
+        "- id: m.generic\n"
+        "  name: Any assigned value\n"
+        "  pattern: 'TOKEN=([0-9a-z_]{24})'\n"
+        "  generic: true\n"
+        "- id: m.filtered\n"
+        "  name: Assigned value, in .env files\n"
+        "  pattern: 'SECRET=([0-9a-z_]{24})'\n"
+        "  path: '\\.env$'\n"
+        "  generic: true\n"
+        "- id: m.unfiltered\n"
+        "  name: Assigned value, anywhere\n"
+        "  pattern: 'SECRET=([0-9a-z_]{24})'\n"
+        "  generic: true\n";
+    static const char text[] =
+        "TOKEN=ghx_qhwmzkrtpa7f3a9c2e81\nSECRET=qhwmzkrtpa7f3a9c2e81zxcv\n";
+    ks_ruleset *rs = unit_ruleset(yaml);
+    unit_results r = { 0 };
+
+    (void)state;
+    assert_int_equal(unit_scan_buffer(rs, "app/.env", text, strlen(text), &r),
+                     KS_OK);
+    assert_int_equal(r.n_findings, 2);
+    assert_int_equal(unit_count_rule(&r, "m.exact"), 1);
+    assert_int_equal(unit_count_rule(&r, "m.filtered"), 1);
+    unit_results_free(&r);
+    ks_ruleset_free(rs);
+}
+
+/*
+ * A value its rule's validator proves fake is not reported, and it takes
+ * the less confident rules on the same bytes down with it.
+ */
+static void rejected_match_still_shadows(void **state)
+{
+    static const char yaml[] =
+        "- id: m.checked\n"
+        "  name: Checked hex token\n"
+        "  pattern: '\\b(hx_[0-9a-z]{20})\\b'\n"
+        "  validate: hex\n"
+        "  confidence: high\n"
+        "- id: m.assigned\n"
+        "  name: Assigned value\n"
+        "  pattern: 'TOKEN=([0-9a-z_]{23})'\n"
+        "  generic: true\n";
+    unit_results r = { 0 };
+
+    (void)state;
+    /* "hx_..." is not hex, so the checked rule rejects it. */
+    scan_with(yaml, "TOKEN=hx_qhwmzkrtpa7f3a9c2e81\n", &r);
+    assert_int_equal(r.n_findings, 0);
+    unit_results_free(&r);
+    scan_with(yaml, "TOKEN=xx_qhwmzkrtpa7f3a9c2e81\n", &r);
+    assert_int_equal(r.n_findings, 1);
+    assert_string_equal(r.findings[0].rule_id, "m.assigned");
+    unit_results_free(&r);
+}
+
 static int sink_finding(void *ctx, const ksi_entry *e, const ks_finding *f)
 {
     (void)e;
@@ -838,6 +905,8 @@ int main(void)
         cmocka_unit_test(generic_rules_skip_hashes),
         cmocka_unit_test(confident_rule_shadows_vague_one),
         cmocka_unit_test(equal_confidence_both_report),
+        cmocka_unit_test(equal_confidence_tie_breaks),
+        cmocka_unit_test(rejected_match_still_shadows),
         cmocka_unit_test(shadowing_same_when_streamed),
         cmocka_unit_test(streaming_matches_block),
     };

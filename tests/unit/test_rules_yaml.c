@@ -224,6 +224,103 @@ static void missing_pattern(void **state)
                  "no.pattern", "'pattern'");
 }
 
+/* Every bad rule of a file is reported, the first as the error. */
+static void every_problem_reported(void **state)
+{
+    static const char text[] =
+        "- id: bad.one\n  name: One\n"
+        "- id: good.rule\n  name: Good\n  pattern: 'G[0-9]{4}'\n"
+        "- id: bad.two\n  name: Two\n  pattern: 'T[0-9]{4}'\n"
+        "  severity: urgent\n";
+    ks_ruleset *rs = new_set();
+
+    (void)state;
+    assert_int_equal(add_text(rs, "many.yaml", text), KS_ERR_RULE);
+    assert_int_equal(ks_ruleset_count(rs), 0);
+    assert_int_equal(ks_ruleset_problem_count(rs), 2);
+    assert_contains(ks_ruleset_problem(rs, 0), "rule 'bad.one'");
+    assert_contains(ks_ruleset_problem(rs, 1), "many.yaml:9: rule 'bad.two'");
+    assert_string_equal(ks_ruleset_error(rs), ks_ruleset_problem(rs, 0));
+    assert_null(ks_ruleset_problem(rs, 2));
+    /* The next add starts a fresh list. */
+    assert_int_equal(add_text(rs, "ok.yaml", list_form), KS_OK);
+    assert_int_equal(ks_ruleset_problem_count(rs), 0);
+    ks_ruleset_free(rs);
+}
+
+/* A path rule needs no pattern; a filtered rule names its example path. */
+static void path_fields(void **state)
+{
+    static const char text[] =
+        "rules:\n"
+        "  - id: p.history\n"
+        "    name: History file\n"
+        "    path: '(?:^|/)\\.bash_history$'\n"
+        "  - id: p.env\n"
+        "    name: ENV secret\n"
+        "    path: '(?:^|/)Dockerfile$'\n"
+        "    example_path: app/Dockerfile\n"
+        "    pattern: 'ENV S=([a-z]{8})'\n";
+    ks_ruleset *rs = new_set();
+    const ks_rule_info *r;
+
+    (void)state;
+    assert_int_equal(add_text(rs, "paths.yaml", text), KS_OK);
+    r = ks_ruleset_rule(rs, 0);
+    assert_null(r->pattern);
+    assert_string_equal(r->path, "(?:^|/)\\.bash_history$");
+    assert_null(r->example_path);
+    r = ks_ruleset_rule(rs, 1);
+    assert_string_equal(r->pattern, "ENV S=([a-z]{8})");
+    assert_string_equal(r->path, "(?:^|/)Dockerfile$");
+    assert_string_equal(r->example_path, "app/Dockerfile");
+    ks_ruleset_free(rs);
+}
+
+static void bad_path_fields(void **state)
+{
+    (void)state;
+    EXPECT_ERROR("p.yaml", "- id: p.x\n  name: X\n  path: ''\n",
+                 "p.x", "'path' is empty");
+    EXPECT_ERROR("p.yaml", "- id: p.x\n  name: X\n  path: 'x$'\n"
+                 "  validate: hex\n", "p.x", "'validate'");
+    EXPECT_ERROR("p.yaml", "- id: p.x\n  name: X\n  pattern: 'X[0-9]{4}'\n"
+                 "  example_path: Dockerfile\n", "p.x", "'example_path'");
+}
+
+/*
+ * Published rule files call negative examples non_examples in places and
+ * may group rules under a top-level `rulesets` key: both load.
+ */
+static void published_format_variants(void **state)
+{
+    static const char text[] =
+        "rules:\n"
+        "  - name: Acme key\n"
+        "    id: acme.1\n"
+        "    pattern: |\n"
+        "      (?x)\n"
+        "      \\b (acme_[0-9a-f]{8}) \\b   # the key\n"
+        "    categories: [api, secret]\n"
+        "    examples: ['acme_0a1b2c3d']\n"
+        "    non_examples: ['acme_0a1b']\n"
+        "rulesets:\n"
+        "  - id: acme\n"
+        "    include_rule_ids: [acme.1]\n";
+    ks_ruleset *rs = new_set();
+    const ks_rule_info *r;
+
+    (void)state;
+    assert_int_equal(add_text(rs, "np.yml", text), KS_OK);
+    r = ks_ruleset_rule(rs, 0);
+    assert_int_equal(r->n_negative_examples, 1);
+    assert_string_equal(r->negative_examples[0], "acme_0a1b");
+    assert_int_equal(ks_ruleset_note_count(rs), 1);
+    assert_contains(ks_ruleset_note(rs, 0), "'rulesets'");
+    assert_int_equal(ks_ruleset_compile(rs), KS_OK);
+    ks_ruleset_free(rs);
+}
+
 /*
  * Fields of other scanners' rule formats do not stop a file loading: the
  * rule loads and a note names the file, line, rule and field. The field
@@ -437,6 +534,10 @@ int main(void)
         cmocka_unit_test(missing_name),
         cmocka_unit_test(missing_pattern),
         cmocka_unit_test(unknown_field_is_a_note),
+        cmocka_unit_test(every_problem_reported),
+        cmocka_unit_test(path_fields),
+        cmocka_unit_test(bad_path_fields),
+        cmocka_unit_test(published_format_variants),
         cmocka_unit_test(failing_file_leaves_no_note),
         cmocka_unit_test(check_fields),
         cmocka_unit_test(bad_check_fields),

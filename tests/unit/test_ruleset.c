@@ -331,6 +331,90 @@ static void large_repeat_bounds_still_apply(void **state)
     ks_ruleset_free(rs);
 }
 
+/* Compiling reports every bad pattern and path, not only the first,
+ * whatever step finds it. */
+static void compile_reports_every_problem(void **state)
+{
+    static const char yaml[] =
+        "- id: p.one\n  name: One\n  pattern: 'x(y'\n"
+        "- id: p.fine\n  name: Fine\n  pattern: 'FINE[0-9]{8}'\n"
+        "- id: p.two\n  name: Two\n  pattern: 'a*'\n"
+        "- id: p.three\n  name: Three\n  path: '(?<=a)b'\n";
+    ks_ruleset *rs = NULL;
+
+    (void)state;
+    assert_int_equal(unit_ruleset_try(yaml, &rs), KS_ERR_RULE);
+    assert_int_equal(ks_ruleset_problem_count(rs), 3);
+    assert_contains(ks_ruleset_problem(rs, 0), "rule 'p.one'");
+    assert_contains(ks_ruleset_problem(rs, 1), "rule 'p.two'");
+    assert_contains(ks_ruleset_problem(rs, 2), "rule 'p.three'");
+    assert_string_equal(ks_ruleset_error(rs), ks_ruleset_problem(rs, 0));
+    ks_ruleset_free(rs);
+
+    /* A bad path alone fails the compile too. */
+    assert_int_equal(unit_ruleset_try(
+                         "- id: p.fine\n  name: Fine\n  pattern: 'F[0-9]{8}'\n"
+                         "- id: p.three\n  name: Three\n  path: '(?<=a)b'\n",
+                         &rs),
+                     KS_ERR_RULE);
+    assert_int_equal(ks_ruleset_problem_count(rs), 1);
+    assert_contains(ks_ruleset_problem(rs, 0), "rule 'p.three'");
+    ks_ruleset_free(rs);
+}
+
+/* A directory with two bad files reports both. */
+static void directory_reports_every_file(void **state)
+{
+    static const char *const files[][2] = {
+        { "a.yaml", "- id: a.bad\n  name: A\n" },
+        { "b.yaml", "- id: b.good\n  name: B\n  pattern: 'B[0-9]{8}'\n" },
+        { "c.yaml", "- id: c.bad\n  name: C\n  pattern: 'C[0-9]{8}'\n"
+                    "  entropy: 9\n" },
+    };
+    char dir[64], path[128];
+    ks_ruleset *rs = NULL;
+
+    (void)state;
+    unit_tempdir(dir);
+    for (size_t i = 0; i < 3; i++)
+        unit_write_file(unit_join(path, sizeof(path), dir, files[i][0]),
+                        files[i][1], strlen(files[i][1]));
+    assert_int_equal(ks_ruleset_new(&rs), KS_OK);
+    assert_int_equal(ks_ruleset_add_path(rs, dir), KS_ERR_RULE);
+    assert_int_equal(ks_ruleset_problem_count(rs), 2);
+    assert_contains(ks_ruleset_problem(rs, 0), "a.yaml");
+    assert_contains(ks_ruleset_problem(rs, 1), "c.yaml");
+    ks_ruleset_free(rs);
+    unit_rmtree(dir);
+}
+
+/*
+ * An extended pattern, as published rule files write them: its comments
+ * may hold brackets and repeat counts that are not pattern syntax.
+ */
+static void extended_patterns(void **state)
+{
+    static const char yaml[] =
+        "- id: x.key\n"
+        "  name: Extended\n"
+        "  pattern: |\n"
+        "    (?x)\n"
+        "    \\b (xk_ [0-9a-f]{8,300})   # a key [ of {1,500} hex digits\n"
+        "    \\b                         # ends at a word boundary\n";
+    ks_ruleset *rs = unit_ruleset(yaml);
+    unit_results r = { 0 };
+
+    (void)state;
+    assert_int_equal(unit_scan_text(rs, "k xk_0a1b2c3d4e ok", &r), KS_OK);
+    assert_int_equal(r.n_findings, 1);
+    assert_string_equal(r.findings[0].secret, "xk_0a1b2c3d4e");
+    unit_results_free(&r);
+    assert_int_equal(unit_scan_text(rs, "k xk_0a1b2c3 # x", &r), KS_OK);
+    assert_int_equal(r.n_findings, 0);
+    unit_results_free(&r);
+    ks_ruleset_free(rs);
+}
+
 /*
  * A failed compile is final: trying again reports KS_ERR_STATE instead of
  * building over half-built state, and the set still frees cleanly (the
@@ -388,6 +472,9 @@ int main(void)
         cmocka_unit_test(defaults_load_and_compile),
         cmocka_unit_test(lookaround_patterns_match_exactly),
         cmocka_unit_test(large_repeat_bounds_still_apply),
+        cmocka_unit_test(extended_patterns),
+        cmocka_unit_test(compile_reports_every_problem),
+        cmocka_unit_test(directory_reports_every_file),
         cmocka_unit_test(compile_retry_after_failure),
     };
 

@@ -37,7 +37,9 @@ static void crc32_check_values(void **state)
 static void validators_by_name(void **state)
 {
     static const char *const names[] = {
-        "crc32-base62", "jwt", "pem", "aws-key-id", "base64", "hex",
+        "crc32-base62", "crc32-hex-le", "github-installation", "bech32",
+        "base64-json", "base64-userpass", "jwt", "pem", "aws-key-id",
+        "base64", "hex",
     };
 
     (void)state;
@@ -125,6 +127,89 @@ static void aws_key_id(void **state)
     assert_false(check("aws-key-id", "AKIAQ2ZR7WL5M3XKT4BNA"));
 }
 
+/* CRC-32 of everything before the last '_', as hex, low byte first. */
+static void crc32_hex_le(void **state)
+{
+    (void)state;
+    assert_true(check("crc32-hex-le",
+                      "glsa_StZsxnTSWsbCBpWUedoB6SJ95Ypuie2c_72e2a775"));
+    assert_false(check("crc32-hex-le",
+                       "glsa_StZsxnTSWsbCBpWUedoB6SJ95Ypuie2c_72e2a776"));
+    assert_false(check("crc32-hex-le",
+                       "glsa_StZsxnTSWsbCBpWUedoB6SJ95Ypuie2d_72e2a775"));
+    /* The digits are lower-case hex, and there must be eight. */
+    assert_false(check("crc32-hex-le",
+                       "glsa_StZsxnTSWsbCBpWUedoB6SJ95Ypuie2c_72E2A775"));
+    assert_false(check("crc32-hex-le", "glsa_x_72e2a77"));
+}
+
+static void github_installation(void **state)
+{
+    (void)state;
+    /* The short form carries the classic tokens' checksum. */
+    assert_true(check("github-installation",
+                      "ghs_Ky9Pf34qY6Nb3wWD25RQ4F5ZR3qa7y3gm1IL"));
+    assert_false(check("github-installation",
+                       "ghs_Ky9Pf34qY6Nb3wWD25RQ4F5ZR3qa7y3gm1IM"));
+    /* The long form: the app's id, then a JWT. */
+    assert_true(check("github-installation", "ghs_1542375_" JWT_HEADER "."
+                      JWT_PAYLOAD ".c2lnbmF0dXJl"));
+    assert_false(check("github-installation", "ghs_1542375_not.a.jwt"));
+    assert_false(check("github-installation", "ghs_" JWT_HEADER "."
+                       JWT_PAYLOAD ".c2lnbmF0dXJl"));
+}
+
+/* Test vectors of BIP-173, and an age identity. */
+static void bech32(void **state)
+{
+    (void)state;
+    assert_true(check("bech32", "A12UEL5L"));
+    assert_true(check("bech32", "abcdef1qpzry9x8gf2tvdw0s3jn54khce6mua7lmqqqxw"));
+    assert_true(check("bech32", "AGE-SECRET-KEY-1SXNX27MZ822LX722QX8SALJCV8R9M"
+                                "2DY8SKGTURGWD3ZG2TXUQNSGXJ0U8"));
+    assert_false(check("bech32", "AGE-SECRET-KEY-1SXNX27MZ822LX722QX8SALJCV8R9"
+                                 "M2DY8SKGTURGWD3ZG2TXUQNSGXJ0U9"));
+    /* Mixed case, a character outside the alphabet, no separator. */
+    assert_false(check("bech32", "A12UEl5L"));
+    assert_false(check("bech32", "a12uebl5l"));
+    assert_false(check("bech32", "pzry9x8gf2tvdw0s3jn54khce6mua7l"));
+}
+
+static void base64_json(void **state)
+{
+    (void)state;
+    /* {"k":"v"} after a prefix, in either alphabet, with or without a
+     * signature after '_'. */
+    assert_true(check("base64-json", "glc_eyJrIjoidiJ9"));
+    assert_true(check("base64-json", "sntrys_eyJrIjoidiJ9_c2lnbmF0dXJl"));
+    assert_true(check("base64-json", "pk.eyJrIjoidiJ9.c2ln"));
+    assert_false(check("base64-json", "glc_eyJub3QganNvbg"));
+    assert_false(check("base64-json", "glc_bm90IGpzb24"));
+}
+
+static void base64_userpass(void **state)
+{
+    (void)state;
+    assert_true(check("base64-userpass", "ZGVwbG95OnMzY3JldA=="));
+    /* No colon, nothing after it, or bytes that are not text. */
+    assert_false(check("base64-userpass", "ZGVwbG95"));
+    assert_false(check("base64-userpass", "ZGVwbG95Og=="));
+    assert_false(check("base64-userpass", "AAECAwQ6BQYH"));
+    assert_false(check("base64-userpass", "not base64"));
+}
+
+/* A PEM block kept in a JSON string, its newlines written as \n. */
+static void pem_escaped(void **state)
+{
+    (void)state;
+    assert_true(check("pem", "-----BEGIN TEST KEY-----\\n" PEM_BODY "\\n"
+                             "-----END TEST KEY-----"));
+    assert_true(check("pem", "-----BEGIN TEST KEY-----\\r\\n" PEM_BODY
+                             "\\r\\n-----END TEST KEY-----"));
+    assert_false(check("pem", "-----BEGIN TEST KEY-----\\n" PEM_BODY
+                              "\\t!\\n-----END TEST KEY-----"));
+}
+
 static void base64_and_hex(void **state)
 {
     (void)state;
@@ -155,6 +240,11 @@ static void noise_for_every_rule(void **state)
     assert_true(noise("ChangeMe2024", 0));
     assert_true(noise("sk_live_REDACTED", 0));
     assert_true(noise("xxxxxxxxxxxx", 0));
+    assert_true(noise("sk-ant-api03-...", 0));
+    /* The JWT every tutorial copies. */
+    assert_true(noise("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0"
+                      "NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MD"
+                      "IyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c", 0));
 
     assert_false(noise("q8Vr2mK5xZ7pL1wN", 0));
     assert_false(noise("AKIAQ2ZR7WL5M3XKT4BN", 0));
@@ -185,6 +275,12 @@ int main(void)
         cmocka_unit_test(jwt),
         cmocka_unit_test(pem),
         cmocka_unit_test(aws_key_id),
+        cmocka_unit_test(crc32_hex_le),
+        cmocka_unit_test(github_installation),
+        cmocka_unit_test(bech32),
+        cmocka_unit_test(base64_json),
+        cmocka_unit_test(base64_userpass),
+        cmocka_unit_test(pem_escaped),
         cmocka_unit_test(base64_and_hex),
         cmocka_unit_test(noise_for_every_rule),
         cmocka_unit_test(noise_for_generic_rules),
