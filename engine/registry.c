@@ -16,6 +16,7 @@
 
 #include "alloc.h"
 #include "input_limits.h"
+#include "validate.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -234,46 +235,20 @@ bad:
 
 /* ---- credentials -------------------------------------------------------- */
 
-static int b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Decodes standard base64; returns a NUL-terminated copy or NULL. */
+/* Decodes standard base64 into a new NUL-terminated string, or NULL. */
 static char *b64_decode(const char *in)
 {
-    size_t n = strlen(in), o = 0;
+    size_t n = strlen(in);
     char *out = ksi_malloc(n * 3 / 4 + 4);
-    unsigned acc = 0;
-    int bits = 0;
+    long got = out ? ksi_base64_decode((const unsigned char *)in, n, 0,
+                                       (unsigned char *)out, n * 3 / 4 + 3)
+                   : -1;
 
-    if (!out)
+    if (got < 0) {
+        ksi_free(out);
         return NULL;
-    for (size_t i = 0; i < n && in[i] != '='; i++) {
-        int v = b64_value(in[i]);
-
-        if (v < 0) {
-            ksi_free(out);
-            return NULL;
-        }
-        acc = acc << 6 | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)(acc >> bits & 0xff);
-        }
     }
-    out[o] = '\0';
+    out[got] = '\0';
     return out;
 }
 

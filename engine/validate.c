@@ -43,12 +43,7 @@ static int b64_value(unsigned char c, int url)
     return -1;
 }
 
-/*
- * Decodes base64 (url: the URL-safe alphabet), skipping whitespace and
- * accepting missing padding. Writes at most `cap` bytes to `out` (which may
- * be NULL to only check). Returns the decoded length, or -1 if invalid.
- */
-static long b64_decode(const unsigned char *in, size_t len, int url,
+long ksi_base64_decode(const unsigned char *in, size_t len, int url,
                        unsigned char *out, size_t cap)
 {
     uint32_t acc = 0;
@@ -85,8 +80,8 @@ static long b64_decode(const unsigned char *in, size_t len, int url,
 
 static int v_base64(const unsigned char *s, size_t len)
 {
-    return b64_decode(s, len, 0, NULL, 0) > 0 ||
-           b64_decode(s, len, 1, NULL, 0) > 0;
+    return ksi_base64_decode(s, len, 0, NULL, 0) > 0 ||
+           ksi_base64_decode(s, len, 1, NULL, 0) > 0;
 }
 
 /*
@@ -96,7 +91,7 @@ static int v_base64(const unsigned char *s, size_t len)
 static int v_base64_userpass(const unsigned char *s, size_t len)
 {
     unsigned char out[1536];
-    long n = len <= 2048 ? b64_decode(s, len, 0, out, sizeof(out)) : -1;
+    long n = len <= 2048 ? ksi_base64_decode(s, len, 0, out, sizeof(out)) : -1;
     const unsigned char *colon;
 
     if (n <= 2 || (size_t)n > sizeof(out))
@@ -239,7 +234,7 @@ static json_t *json_segment(const unsigned char *seg, size_t len)
     buf = ksi_malloc(len);
     if (!buf)
         return NULL;
-    n = b64_decode(seg, len, 1, buf, len);
+    n = ksi_base64_decode(seg, len, 1, buf, len);
     j = n > 0 ? json_loadb((const char *)buf, (size_t)n, 0, NULL) : NULL;
     ksi_free(buf);
     if (j && !json_is_object(j)) {
@@ -394,7 +389,7 @@ static int pem_body_ok(const unsigned char *p, const unsigned char *end)
             n--;
         }
         if (n && !memchr(p, ':', n) && !(p[0] == '=' && n == 5)) {
-            if (b64_decode(p, n, 0, NULL, 0) < 0)
+            if (ksi_base64_decode(p, n, 0, NULL, 0) < 0)
                 return 0;
             data += n;
         }

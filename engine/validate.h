@@ -17,6 +17,14 @@ ksi_validator_fn ksi_validator_find(const char *name);
 /* The names of all validators, comma-separated, for error messages. */
 const char *ksi_validator_names(void);
 
+/*
+ * Decodes base64 (url: the URL-safe alphabet), skipping whitespace and
+ * accepting missing padding. Writes at most `cap` bytes to `out` (which may
+ * be NULL to only check). Returns the decoded length, or -1 if invalid.
+ */
+long ksi_base64_decode(const unsigned char *in, size_t len, int url,
+                       unsigned char *out, size_t cap);
+
 /* CRC-32 (IEEE 802.3, as zlib computes it). */
 uint32_t ksi_crc32(const unsigned char *data, size_t len);
 
