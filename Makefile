@@ -14,7 +14,8 @@ DESTDIR ?=
 BUILD   ?= build
 CC      ?= cc
 
-PKGS     := libhs libarchive jansson yaml-0.1 libpcre2-8 libcurl
+PKGS     := libhs libarchive jansson yaml-0.1 libpcre2-8 libcurl libisal \
+            libzstd
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla
 OPT      ?= -O2 -g
 SAN      ?=
@@ -40,10 +41,13 @@ FIXGEN     := $(BUILD)/make_fixtures
 # the Dockerfile), then what the tests and the tools they drive need.
 BUILD_PKGS := gcc make pkg-config libhyperscan-dev libarchive-dev \
               libzstd-dev libjansson-dev libyaml-dev libpcre2-dev \
-              libcurl4-openssl-dev
+              libcurl4-openssl-dev libisal-dev
 DEB_PKGS := $(BUILD_PKGS) libcmocka-dev jq time zstd libarchive-tools \
             util-linux slurmctld slurmd slurm-client munge python3-yaml \
             docker-registry skopeo apache2-utils git python3-jsonschema
+# What `make bench` runs beside keysift: the decompressors it is measured
+# against and the peer scanners.
+BENCH_PKGS := isal gzip yara ripgrep
 
 .PHONY: all deps deps-build test unit e2e test-asan demo bench install clean
 

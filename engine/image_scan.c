@@ -470,9 +470,11 @@ fail:
  * that fails for good is an error on the image; the bytes that did arrive
  * are scanned, but no digest is claimed for them.
  */
-static void read_remote_blob(ks_scan *s, ksi_layer *l, const ksi_image *img,
-                             const ksi_layer_ref *ref, size_t index)
+static void read_remote_blob(ksi_worker *w, ksi_layer *l,
+                             const ksi_image *img, const ksi_layer_ref *ref,
+                             size_t index)
 {
+    ks_scan *s = w->scan;
     const char *chain[1] = { l->digest };
     ksi_read_ctx rc = { img->reference, chain, 1, 0, 0, l, 1 };
     ksi_remote_stream *st = NULL;
@@ -492,7 +494,7 @@ static void read_remote_blob(ks_scan *s, ksi_layer *l, const ksi_image *img,
     ksi_sha256_init(&hash);
     src.hash = &hash;
     src.counter = &s->stored_bytes;
-    ksi_read_source(&s->self, &src, UINT64_MAX, &rc);
+    ksi_read_source(w, &src, UINT64_MAX, &rc);
     ksi_source_drain(&src);
     if (ksi_remote_close_blob(st, why, sizeof(why)) != KSI_REMOTE_OK) {
         ksi_layer_failed(l);
@@ -504,10 +506,11 @@ static void read_remote_blob(ks_scan *s, ksi_layer *l, const ksi_image *img,
 }
 
 /* Streams a layer's blob through the reader, hashing it on the way. */
-static void read_blob(ks_scan *s, ksi_layer *l, const char *source_file,
+static void read_blob(ksi_worker *w, ksi_layer *l, const char *source_file,
                       const ksi_image *img, const ksi_layer_ref *ref,
                       size_t index)
 {
+    ks_scan *s = w->scan;
     const char *image_ref = img->reference;
     const char *chain[1] = { l->digest };
     ksi_read_ctx rc = { image_ref, chain, 1, 0, 0, l, 1 };
@@ -517,7 +520,7 @@ static void read_blob(ks_scan *s, ksi_layer *l, const char *source_file,
     int fd = -1;
 
     if (ref->remote) {
-        read_remote_blob(s, l, img, ref, index);
+        read_remote_blob(w, l, img, ref, index);
         return;
     }
     if (ref->blob_path) {
@@ -544,7 +547,7 @@ static void read_blob(ks_scan *s, ksi_layer *l, const char *source_file,
     ksi_sha256_init(&hash);
     src.hash = &hash;
     src.counter = &s->stored_bytes;
-    ksi_read_source(&s->self, &src, UINT64_MAX, &rc);
+    ksi_read_source(w, &src, UINT64_MAX, &rc);
     ksi_source_drain(&src);
     if (fd >= 0)
         close(fd);
@@ -552,12 +555,33 @@ static void read_blob(ks_scan *s, ksi_layer *l, const char *source_file,
     check_digest(s, l, &hash, image_ref, index);
 }
 
-/* Takes a layer's results from the cache, or reads it. */
+/* A layer to read on a worker; what it points to outlives the job. */
+typedef struct blob_job {
+    ksi_layer *layer;
+    const char *source_file;
+    const ksi_image *img;
+    const ksi_layer_ref *ref;
+    size_t index;
+} blob_job;
+
+static void run_blob(ksi_worker *w, void *arg)
+{
+    const blob_job *b = arg;
+
+    read_blob(w, b->layer, b->source_file, b->img, b->ref, b->index);
+    ksi_layer_release(w->scan, b->layer);
+}
+
+/*
+ * Takes a layer's results from the cache, or has a worker read it: several
+ * layers are read at once when workers are free.
+ */
 static void read_layer(ks_scan *s, const char *source_file,
                        const ksi_image *img, size_t index)
 {
     const ksi_layer_ref *ref = &img->layers[index];
     ksi_layer *l = unit_find(s, KSI_UNIT_LAYER, ref->digest);
+    blob_job *job;
     char key[64];
 
     if (!l || l->have || !l->claimed || atomic_load(&l->pending))
@@ -575,8 +599,15 @@ static void read_layer(ks_scan *s, const char *source_file,
     }
     atomic_fetch_add(&s->layers_scanned, 1);
     atomic_store(&l->pending, 1);
-    read_blob(s, l, source_file, img, ref, index);
-    ksi_layer_release(s, l);
+    job = ksi_calloc(1, sizeof(*job));
+    if (job)
+        *job = (blob_job){ l, source_file, img, ref, index };
+    if (!job || ksi_queue_call(s, run_blob, job, ksi_free)) {
+        ksi_layer_failed(l);
+        ksi_layer_release(s, l);
+        ksi_report(s, KS_DIAG_ERROR, KS_ERR_NOMEM, img->reference, NULL, 0,
+                   "out of memory");
+    }
 }
 
 /*

@@ -755,3 +755,42 @@ ks_status ksi_stream_close(ksi_matcher *m)
     }
     return confirm_ready(m, &v, 1);
 }
+
+/* ---- the candidate stage alone ------------------------------------------ */
+
+static int count_match(unsigned int id, unsigned long long from,
+                       unsigned long long to, unsigned int flags, void *ctx)
+{
+    (void)id;
+    (void)from;
+    (void)to;
+    (void)flags;
+    ++*(uint64_t *)ctx;
+    return 0;
+}
+
+ks_status ks_ruleset_count_matches(const ks_ruleset *rs, const void *data,
+                                   size_t len, uint64_t *matches)
+{
+    const char *p = data;
+    hs_scratch_t *scratch = NULL;
+    hs_error_t err = HS_SUCCESS;
+
+    if (!rs || !matches || (!data && len))
+        return KS_ERR_ARG;
+    if (!rs->compiled)
+        return KS_ERR_STATE;
+    *matches = 0;
+    if (hs_clone_scratch(rs->scratch_proto, &scratch) != HS_SUCCESS)
+        return KS_ERR_NOMEM;
+    /* Block mode takes at most 4 GiB - 1 at a time. */
+    while (len > 0 && err == HS_SUCCESS) {
+        unsigned n = len > UINT32_MAX ? UINT32_MAX : (unsigned)len;
+
+        err = hs_scan(rs->db_block, p, n, 0, scratch, count_match, matches);
+        p += n;
+        len -= n;
+    }
+    hs_free_scratch(scratch);
+    return err == HS_SUCCESS ? KS_OK : KS_ERR_MATCHER;
+}

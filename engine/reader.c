@@ -14,6 +14,7 @@
 
 #include "alloc.h"
 #include "image_scan.h"
+#include "inflate.h"
 #include "input_limits.h"
 
 #include <archive.h>
@@ -28,8 +29,11 @@
 /* Enough to see a tar header's "ustar" magic at offset 257. */
 #define PEEK_SIZE 512
 
-/* Bytes libarchive asks a source for at a time. */
-#define ARCHIVE_READ_SIZE (256u << 10)
+/*
+ * Bytes read for libarchive at a time. Entries that fit inside one such
+ * block are scanned where they lie, so bigger blocks mean fewer copies.
+ */
+#define ARCHIVE_READ_SIZE (1u << 20)
 
 static int is_archive(const unsigned char *p, size_t n)
 {
@@ -101,6 +105,14 @@ static ssize_t source_raw(ksi_source *s, unsigned char *buf, size_t cap)
                      archive_error_string(s->outer)
                          ? archive_error_string(s->outer)
                          : "archive read error");
+    } else if (s->inflater) {
+        const char *why;
+
+        n = ksi_inflate_read(s->inflater, buf, cap);
+        why = ksi_inflater_error(s->inflater);
+        if (n < 0)
+            snprintf(s->error, sizeof(s->error), "%s",
+                     why[0] ? why : s->below->error);
     } else {
         n = (ssize_t)(s->mem_len - s->mem_pos < cap ? s->mem_len - s->mem_pos
                                                      : cap);
@@ -142,6 +154,40 @@ static ssize_t source_fill(ksi_source *s, unsigned char *buf, size_t len)
         got += (size_t)n;
     }
     return (ssize_t)got;
+}
+
+/*
+ * The next bytes of a source for libarchive: where the source already
+ * holds them in memory (peeked bytes, a memory source) a pointer to them,
+ * else read into `scratch`. Returns bytes, 0 at end, -1 on error.
+ */
+static ssize_t source_block(ksi_source *s, unsigned char *scratch,
+                            size_t cap, const void **out)
+{
+    ssize_t n;
+
+    if (s->n_pending) {
+        n = (ssize_t)s->n_pending;
+        *out = s->pending;
+        s->pending += n;
+        s->n_pending = 0;
+        return n;
+    }
+    if (s->fd < 0 && !s->outer && !s->inflater) {
+        n = (ssize_t)(s->mem_len - s->mem_pos);
+        *out = s->mem + s->mem_pos;
+        s->mem_pos = s->mem_len;
+        if (n > 0 && s->hash)
+            ksi_sha256_update(s->hash, *out, (size_t)n);
+        return n;
+    }
+    *out = scratch;
+    return source_raw(s, scratch, cap);
+}
+
+static ssize_t pull_below(void *ctx, unsigned char *buf, size_t cap)
+{
+    return source_read(ctx, buf, cap);
 }
 
 void ksi_source_drain(ksi_source *s)
@@ -349,13 +395,12 @@ typedef struct arc {
 static la_ssize_t arc_read(struct archive *a, void *ctx, const void **out)
 {
     arc *c = ctx;
-    ssize_t n = source_read(c->src, c->readbuf, ARCHIVE_READ_SIZE);
+    ssize_t n = source_block(c->src, c->readbuf, ARCHIVE_READ_SIZE, out);
 
     if (n < 0) {
         archive_set_error(a, EIO, "%s", c->src->error);
         return -1;
     }
-    *out = c->readbuf;
     return n;
 }
 
@@ -363,26 +408,15 @@ static void arc_failed(arc *c, const ksi_entry *e)
 {
     const char *why = archive_error_string(c->a);
 
+    /* A failed read can surface in a later call that has cleared the
+     * error it set; the source still knows what went wrong. */
+    if (!why && c->src->error[0])
+        why = c->src->error;
+
     ksi_report(c->w->scan, problem_level(c->rc), KS_ERR_ARCHIVE,
                c->rc->input, e->chain, e->chain_len,
                "archive is corrupt or truncated: %s",
                why ? why : "unknown error");
-}
-
-static ssize_t read_entry(struct archive *a, unsigned char *buf, size_t len)
-{
-    size_t got = 0;
-
-    while (got < len) {
-        la_ssize_t n = archive_read_data(a, buf + got, len - got);
-
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
-    return (ssize_t)got;
 }
 
 static ksi_job *entry_job(const ksi_entry *e)
@@ -398,38 +432,107 @@ static ksi_job *entry_job(const ksi_entry *e)
     return job;
 }
 
-/* A small entry: read whole, then scanned here or queued for a worker. */
+/*
+ * Gathers an entry that libarchive hands over in several blocks (it
+ * straddles a read, or is sparse) into one buffer of `size` bytes.
+ * `first` is the block already in hand. Returns the buffer, or NULL with
+ * *failed set when the archive failed (or memory ran out, *failed = 2).
+ */
+static unsigned char *gather_entry(arc *c, const void *first, size_t len,
+                                   la_int64_t off, size_t size, int *failed)
+{
+    unsigned char *data = ksi_malloc(size + 1);
+    int st = ARCHIVE_OK;
+
+    if (!data) {
+        *failed = 2;
+        return NULL;
+    }
+    memset(data, 0, size);
+    for (;;) {
+        if (off >= 0 && (uint64_t)off < size) {
+            size_t n = size - (size_t)off < len ? size - (size_t)off : len;
+
+            memcpy(data + off, first, n);
+        }
+        st = archive_read_data_block(c->a, &first, &len, &off);
+        if (st != ARCHIVE_OK && st != ARCHIVE_WARN)
+            break;
+    }
+    if (st != ARCHIVE_EOF) {
+        ksi_free(data);
+        *failed = 1;
+        return NULL;
+    }
+    return data;
+}
+
+/* Hands a copy of an entry to the queue; 0, or -1 to scan it here. */
+static int queue_copy(arc *c, const ksi_entry *e, const void *data,
+                      size_t size, unsigned char *owned)
+{
+    ksi_job *job;
+
+    if (!c->rc->parallel || !ksi_queue_wants(c->w->scan, size))
+        return -1;
+    job = entry_job(e);
+    if (job && !owned && (job->data = ksi_malloc(size + 1)) != NULL)
+        memcpy(job->data, data, size);
+    else if (job && owned)
+        job->data = owned;
+    if (!job || !job->data) {
+        ksi_job_free(job);
+        return -1;
+    }
+    job->len = size;
+    ksi_queue_push_entry(c->w->scan, job);
+    return 0;
+}
+
+/*
+ * A small entry, read whole. When it lies in one block of libarchive's
+ * input it is scanned in place, with no copy; a copy is made only to hand
+ * it to another worker or to join the pieces of a split entry.
+ */
 static int whole_entry(arc *c, const ksi_entry *e, size_t size)
 {
     ksi_worker *w = c->w;
-    ksi_job *job = c->rc->parallel ? entry_job(e) : NULL;
+    const void *block = "";
     unsigned char *data = NULL;
-    ssize_t n;
-    int failed;
+    size_t len = 0;
+    la_int64_t off = 0;
+    int st = archive_read_data_block(c->a, &block, &len, &off);
+    int failed = 0;
 
-    if (!c->rc->parallel || job)
-        data = ksi_malloc(size + 1);
-    if (!data) {
-        ksi_job_free(job);
-        ksi_report(w->scan, KS_DIAG_ERROR, KS_ERR_NOMEM, c->rc->input,
-                   e->chain, e->chain_len, "out of memory reading entry");
+    if (st == ARCHIVE_EOF) {
+        block = "";
+        len = 0;
+        off = 0;
+    } else if (st != ARCHIVE_OK && st != ARCHIVE_WARN) {
+        arc_failed(c, e);
         return -1;
     }
-    n = read_entry(c->a, data, size);
-    failed = n < 0;
-    if (failed) {
-        arc_failed(c, e);
-        n = 0;
+    if (off != 0 || len != size) {
+        data = st == ARCHIVE_EOF ? ksi_calloc(1, size + 1)
+                                 : gather_entry(c, block, len, off, size,
+                                                &failed);
+        if (!data && failed != 1) {
+            ksi_report(w->scan, KS_DIAG_ERROR, KS_ERR_NOMEM, c->rc->input,
+                       e->chain, e->chain_len, "out of memory reading "
+                       "entry");
+            return -1;
+        }
+        if (!data) {
+            arc_failed(c, e);
+            return -1;
+        }
+        block = data;
     }
-    if (!job) {
-        ksi_scan_memory(w, e, data, (size_t)n);
-        ksi_free(data);
-    } else {
-        job->data = data;
-        job->len = (size_t)n;
-        ksi_queue_push(w->scan, job);
-    }
-    return failed ? -1 : 0;
+    if (queue_copy(c, e, block, size, data) == 0)
+        return 0;
+    ksi_scan_memory(w, e, block, size);
+    ksi_free(data);
+    return 0;
 }
 
 /* A large entry: opened in place if it is an archive, else streamed. */
@@ -523,7 +626,7 @@ static struct archive *open_archive(arc *c)
  * entry could be read (the caller may then scan the bytes as they are).
  */
 static int scan_archive(ksi_worker *w, ksi_source *src,
-                        const ksi_read_ctx *rc)
+                        const ksi_read_ctx *rc, int may_fall_back)
 {
     arc c = { w, NULL, src, rc, NULL, 0, 0 };
     ksi_entry whole = { rc->input, rc->chain, rc->chain_len, rc->flags,
@@ -549,7 +652,7 @@ static int scan_archive(ksi_worker *w, ksi_source *src,
                        rc->chain, rc->chain_len, "%s",
                        archive_error_string(c.a));
         } else if (st != ARCHIVE_OK) {
-            if (c.entries == 0 && src->mem) {
+            if (c.entries == 0 && may_fall_back) {
                 rc_out = -1;    /* memory: the caller rescans it raw */
                 break;
             }
@@ -566,9 +669,57 @@ static int scan_archive(ksi_worker *w, ksi_source *src,
     return rc_out;
 }
 
+/*
+ * A gzip or zstd stream, decompressed here rather than by libarchive: a
+ * tar inside (or any archive) is read from the decompressed bytes, and
+ * anything else is one entry, named like the stream and one level deeper,
+ * as libarchive's raw format would have it.
+ */
+static int scan_compressed(ksi_worker *w, ksi_source *src,
+                           const ksi_read_ctx *rc, ksi_codec codec)
+{
+    unsigned char peek[PEEK_SIZE];
+    ksi_entry e = { rc->input, rc->chain, rc->chain_len, rc->flags,
+                    rc->depth + 1, rc->layer, NULL };
+    int from_memory = src->fd < 0 && !src->outer && !src->inflater;
+    ksi_source dec;
+    ssize_t n;
+    int rc_out = 0;
+
+    memset(&dec, 0, sizeof(dec));
+    dec.fd = -1;
+    dec.below = src;
+    dec.inflater = ksi_inflater_new(codec, pull_below, src);
+    if (!dec.inflater) {
+        ksi_report(w->scan, KS_DIAG_ERROR, KS_ERR_NOMEM, rc->input,
+                   rc->chain, rc->chain_len, "out of memory opening %s "
+                   "stream", ksi_codec_name(codec));
+        return 0;
+    }
+    n = source_fill(&dec, peek, sizeof(peek));
+    if (n < 0 && from_memory && ksi_inflater_out_bytes(dec.inflater) == 0) {
+        rc_out = -1;    /* the caller scans the bytes as they are */
+    } else if (n < 0) {
+        ksi_report(w->scan, problem_level(rc), KS_ERR_ARCHIVE, rc->input,
+                   rc->chain, rc->chain_len,
+                   "archive is corrupt or truncated: %s", dec.error);
+    } else if (is_archive(peek, (size_t)n)) {
+        dec.pending = peek;
+        dec.n_pending = (size_t)n;
+        rc_out = scan_archive(w, &dec, rc, from_memory);
+    } else {
+        if (e.depth >= 2)
+            e.flags |= KS_LOC_NESTED;
+        stream_plain(w, &e, &dec, peek, (size_t)n);
+    }
+    ksi_inflater_free(dec.inflater);
+    return rc_out;
+}
+
 int ksi_read_source(ksi_worker *w, ksi_source *src, uint64_t size,
                     const ksi_read_ctx *rc)
 {
+    ksi_codec codec;
     unsigned char peek[PEEK_SIZE];
     ksi_entry e = { rc->input, rc->chain, rc->chain_len, rc->flags,
                     rc->depth, rc->layer, NULL };
@@ -581,8 +732,12 @@ int ksi_read_source(ksi_worker *w, ksi_source *src, uint64_t size,
     }
     src->pending = peek;
     src->n_pending = (size_t)n;
+    codec = ksi_codec_detect(peek, (size_t)n);
+    if (codec != KSI_CODEC_NONE && may_open(w, rc->depth))
+        return scan_compressed(w, src, rc, codec);
     if (is_archive(peek, (size_t)n) && may_open(w, rc->depth))
-        return scan_archive(w, src, rc);
+        return scan_archive(w, src, rc, src->fd < 0 && !src->outer &&
+                                        !src->inflater);
     src->n_pending = 0;
     scan_plain(w, &e, src, size, peek, (size_t)n);
     return 0;

@@ -166,6 +166,8 @@ void ksi_job_free(ksi_job *job)
         ksi_free(job->chain[i]);
     ksi_free(job->chain);
     ksi_free(job->data);
+    if (job->arg_free)
+        job->arg_free(job->arg);
     ksi_free(job);
 }
 
@@ -227,6 +229,46 @@ static void queue_destroy(ksi_queue *q)
     pthread_mutex_destroy(&q->lock);
 }
 
+/*
+ * Entries waiting below this many bytes keep the other workers fed while
+ * the reader scans an entry of its own; past it, the reader scans what it
+ * reads until a worker falls idle.
+ */
+#define QUEUE_LOW_WATER (16u << 20)
+
+static void fifo_put(ksi_fifo *f, ksi_job *job)
+{
+    job->next = NULL;
+    if (f->tail)
+        f->tail->next = job;
+    else
+        f->head = job;
+    f->tail = job;
+}
+
+static ksi_job *fifo_take(ksi_fifo *f)
+{
+    ksi_job *job = f->head;
+
+    if (job) {
+        f->head = job->next;
+        if (!f->head)
+            f->tail = NULL;
+    }
+    return job;
+}
+
+static void queue_add(ksi_queue *q, ksi_job *job)
+{
+    /* A layer is finished once no job of it is left. */
+    if (job->layer)
+        ksi_layer_hold(job->layer);
+    fifo_put(job->kind == KSI_JOB_BUFFER ? &q->entries : &q->inputs, job);
+    q->items++;
+    q->bytes += job->len;
+    pthread_cond_signal(&q->not_empty);
+}
+
 void ksi_queue_push(ks_scan *s, ksi_job *job)
 {
     ksi_queue *q = &s->queue;
@@ -236,18 +278,47 @@ void ksi_queue_push(ks_scan *s, ksi_job *job)
     while (q->items > 0 && (q->items >= KSI_QUEUE_ITEMS ||
                             q->bytes + job->len > KSI_QUEUE_BYTES))
         pthread_cond_wait(&q->not_full, &q->lock);
-    job->next = NULL;
-    if (job->layer)
-        ksi_layer_hold(job->layer);
-    if (q->tail)
-        q->tail->next = job;
-    else
-        q->head = job;
-    q->tail = job;
-    q->items++;
-    q->bytes += job->len;
-    pthread_cond_signal(&q->not_empty);
+    queue_add(q, job);
     pthread_mutex_unlock(&q->lock);
+}
+
+int ksi_queue_wants(ks_scan *s, size_t len)
+{
+    ksi_queue *q = &s->queue;
+    int yes;
+
+    pthread_mutex_lock(&q->lock);
+    yes = q->workers > 1 && q->items < KSI_QUEUE_ITEMS &&
+          q->bytes + len <= KSI_QUEUE_BYTES &&
+          (q->waiting > 0 || q->bytes < QUEUE_LOW_WATER);
+    pthread_mutex_unlock(&q->lock);
+    return yes;
+}
+
+void ksi_queue_push_entry(ks_scan *s, ksi_job *job)
+{
+    ksi_queue *q = &s->queue;
+
+    pthread_mutex_lock(&q->lock);
+    queue_add(q, job);
+    pthread_mutex_unlock(&q->lock);
+}
+
+int ksi_queue_call(ks_scan *s, void (*call)(ksi_worker *, void *),
+                   void *arg, void (*arg_free)(void *))
+{
+    ksi_job *job = ksi_calloc(1, sizeof(*job));
+
+    if (!job) {
+        arg_free(arg);
+        return -1;
+    }
+    job->kind = KSI_JOB_CALL;
+    job->call = call;
+    job->arg = arg;
+    job->arg_free = arg_free;
+    ksi_queue_push(s, job);
+    return 0;
 }
 
 static ksi_job *queue_pop(ksi_queue *q)
@@ -255,13 +326,17 @@ static ksi_job *queue_pop(ksi_queue *q)
     ksi_job *job;
 
     pthread_mutex_lock(&q->lock);
-    while (!q->head && !q->closed)
+    q->waiting++;
+    /* After the close, a running job may still queue entries: workers
+     * leave only once nothing is queued or running. */
+    while (!q->entries.head && !q->inputs.head &&
+           !(q->closed && q->running == 0))
         pthread_cond_wait(&q->not_empty, &q->lock);
-    job = q->head;
+    q->waiting--;
+    job = fifo_take(&q->entries);
+    if (!job)
+        job = fifo_take(&q->inputs);
     if (job) {
-        q->head = job->next;
-        if (!q->head)
-            q->tail = NULL;
         q->items--;
         q->bytes -= job->len;
         q->running++;
@@ -275,8 +350,11 @@ static void queue_job_done(ksi_queue *q)
 {
     pthread_mutex_lock(&q->lock);
     q->running--;
-    if (!q->head && q->running == 0)
+    if (!q->entries.head && !q->inputs.head && q->running == 0) {
         pthread_cond_broadcast(&q->idle);
+        if (q->closed)
+            pthread_cond_broadcast(&q->not_empty);
+    }
     pthread_mutex_unlock(&q->lock);
 }
 
@@ -285,7 +363,7 @@ void ksi_queue_wait_idle(ks_scan *s)
     ksi_queue *q = &s->queue;
 
     pthread_mutex_lock(&q->lock);
-    while (q->head || q->running)
+    while (q->entries.head || q->inputs.head || q->running)
         pthread_cond_wait(&q->idle, &q->lock);
     pthread_mutex_unlock(&q->lock);
 }
@@ -317,6 +395,26 @@ static void worker_clear(ksi_worker *w)
     memset(w, 0, sizeof(*w));
 }
 
+/* A file the caller named, read by a worker (links are followed). */
+static void scan_named_file(ksi_worker *w, const char *input)
+{
+    const char *chain[1] = { input };
+    struct stat sb;
+    int fd = open(input, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        ksi_report(w->scan, KS_DIAG_ERROR, KS_ERR_IO, input, chain, 1, "%s",
+                   strerror(errno));
+        return;
+    }
+    if (fstat(fd, &sb) != 0)
+        sb.st_mode = 0;
+    ksi_scan_fd(w, fd, S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size
+                                           : UINT64_MAX,
+                input, chain, 1, 1);
+    close(fd);
+}
+
 static void run_job(ksi_worker *w, ksi_job *job)
 {
     const char *const *chain = (const char *const *)job->chain;
@@ -325,6 +423,10 @@ static void run_job(ksi_worker *w, ksi_job *job)
         return;
     if (job->kind == KSI_JOB_FILE) {
         ksi_scan_file(w, job->input, chain, job->chain_len);
+    } else if (job->kind == KSI_JOB_INPUT) {
+        scan_named_file(w, job->input);
+    } else if (job->kind == KSI_JOB_CALL) {
+        job->call(w, job->arg);
     } else {
         ksi_entry e = { job->input, chain, job->chain_len, job->flags,
                         job->depth, job->layer, NULL };
@@ -440,6 +542,18 @@ static void scan_input(ks_scan *s, const char *input)
         ksi_walk(s, input, input);
         return;
     }
+    /* A regular file is read by a worker, so that several inputs (the
+     * layers of an image, say) are read at once when cores are free. */
+    if (S_ISREG(sb.st_mode)) {
+        ksi_job *job = ksi_job_new(KSI_JOB_INPUT, input, chain, 1, NULL);
+
+        if (job)
+            ksi_queue_push(s, job);
+        else
+            ksi_report(s, KS_DIAG_ERROR, KS_ERR_NOMEM, input, chain, 1,
+                       "out of memory");
+        return;
+    }
     fd = open(input, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         ksi_report(s, KS_DIAG_ERROR, KS_ERR_IO, input, chain, 1, "%s",
@@ -494,6 +608,9 @@ ks_status ks_scan_run(ks_scan *s, const char *const *inputs, size_t n)
         return KS_ERR_THREAD;
     }
     started = start_workers(s, pool, want, &why);
+    pthread_mutex_lock(&s->queue.lock);
+    s->queue.workers = started;
+    pthread_mutex_unlock(&s->queue.lock);
     if (started == 0) {
         queue_destroy(&s->queue);
         ksi_free(pool);

@@ -23,7 +23,12 @@ struct archive;
 typedef enum ksi_job_kind {
     KSI_JOB_FILE,       /* open `chain`'s last element and scan it */
     KSI_JOB_BUFFER,     /* scan `data`, an archive entry read whole */
+    KSI_JOB_INPUT,      /* a file the caller named: open it, following
+                         * links, and read it, queueing archive entries */
+    KSI_JOB_CALL,       /* run `call` on a worker (an image layer) */
 } ksi_job_kind;
+
+struct ksi_worker;
 
 typedef struct ksi_job {
     struct ksi_job *next;
@@ -36,17 +41,34 @@ typedef struct ksi_job {
     struct ksi_layer *layer;    /* image layer the entry belongs to */
     unsigned char *data;    /* owned; KSI_JOB_BUFFER only */
     size_t len;
+    void (*call)(struct ksi_worker *w, void *arg);  /* KSI_JOB_CALL */
+    void *arg;              /* owned, freed with arg_free */
+    void (*arg_free)(void *arg);
 } ksi_job;
 
-/* A FIFO of jobs bounded by KSI_QUEUE_BYTES and KSI_QUEUE_ITEMS. */
+/* A FIFO of jobs. */
+typedef struct ksi_fifo {
+    ksi_job *head;
+    ksi_job *tail;
+} ksi_fifo;
+
+/*
+ * The work queue. Archive entries that a reading worker hands over come
+ * first, so idle workers help with the stream in progress before they
+ * start another input; a new layer or file is taken only when no entry is
+ * waiting. Entries are bounded in bytes (KSI_QUEUE_BYTES), everything in
+ * items (KSI_QUEUE_ITEMS).
+ */
 typedef struct ksi_queue {
     pthread_mutex_t lock;
     pthread_cond_t not_empty;
     pthread_cond_t not_full;
     pthread_cond_t idle;        /* no job queued or running */
     size_t running;             /* jobs taken and not yet finished */
-    ksi_job *head;
-    ksi_job *tail;
+    size_t waiting;             /* workers waiting for a job */
+    size_t workers;             /* workers started */
+    ksi_fifo entries;           /* KSI_JOB_BUFFER */
+    ksi_fifo inputs;            /* everything else */
     size_t items;
     size_t bytes;
     int closed;
@@ -70,6 +92,8 @@ typedef struct ksi_worker {
 typedef struct ksi_source {
     int fd;                         /* >= 0: read(2) */
     struct archive *outer;          /* else: archive_read_data() */
+    struct ksi_inflater *inflater;  /* else: decompressed from `below` */
+    struct ksi_source *below;
     const unsigned char *mem;       /* else: memory */
     size_t mem_len;
     size_t mem_pos;
@@ -144,6 +168,27 @@ struct ks_scan {
 
 /* Queues a job; blocks while the queue is full. Takes ownership. */
 void ksi_queue_push(ks_scan *s, ksi_job *job);
+
+/*
+ * Should a reader hand an entry of `len` bytes to another worker rather
+ * than scan it itself? Yes when another worker exists and the entries
+ * already waiting are few enough that it may be idle soon; no when the
+ * others are busy (scanning it here costs nothing then) or the byte budget
+ * is spent. A reader never waits for room.
+ */
+int ksi_queue_wants(ks_scan *s, size_t len);
+
+/* Queues an archive entry without waiting. Takes ownership. */
+void ksi_queue_push_entry(ks_scan *s, ksi_job *job);
+
+/*
+ * Runs call(worker, arg) on a worker thread; `arg` is freed with arg_free
+ * afterwards, or unrun if the scan stops first. Blocks while the queue is
+ * full. Returns 0, or -1 when out of memory (nothing was queued and arg is
+ * freed).
+ */
+int ksi_queue_call(ks_scan *s, void (*call)(struct ksi_worker *, void *),
+                   void *arg, void (*arg_free)(void *));
 
 void ksi_job_free(ksi_job *job);
 

@@ -569,6 +569,18 @@ ks_status ks_scan_rule_stats(const ks_scan *scan, size_t index,
 /* Frees a scan. NULL is ok. */
 void ks_scan_free(ks_scan *scan);
 
+/*
+ * Runs the candidate stage alone: the compiled database over `len` bytes
+ * in one pass, counting candidate matches into *matches and doing nothing
+ * else (no confirmation, no findings). This is the ceiling a scan of the
+ * same bytes can reach, which is what benchmarks compare against.
+ * Thread-safe; any number of calls may run at once. Returns KS_OK,
+ * KS_ERR_ARG, KS_ERR_STATE (rules not compiled), KS_ERR_NOMEM or
+ * KS_ERR_MATCHER.
+ */
+ks_status ks_ruleset_count_matches(const ks_ruleset *rules, const void *data,
+                                   size_t len, uint64_t *matches);
+
 /* ------------------------------------------------------------------------
  * Helpers
  * ------------------------------------------------------------------------ */
