@@ -288,6 +288,8 @@ int cmd_merge(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_rules(int argc, char **argv);
 int cmd_rules_bench(int argc, char **argv);
+int cmd_rules_export(int argc, char **argv);
+int cmd_rules_profile(int argc, char **argv);
 
 /* Prints "keysift: error: ..." to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

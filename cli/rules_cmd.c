@@ -18,6 +18,8 @@ static const char rules_usage[] =
     "       keysift rules test  [OPTIONS] [FILE|DIR...]\n"
     "       keysift rules check [OPTIONS] FILE|DIR...\n"
     "       keysift rules bench CORPUS --truth FILE [OPTIONS]\n"
+    "       keysift rules profile CORPUS [OPTIONS]\n"
+    "       keysift rules export --format yara|rg [OPTIONS]\n"
     "\n"
     "list   prints every rule in use: id, severity, confidence, family and\n"
     "       name.\n"
@@ -29,6 +31,11 @@ static const char rules_usage[] =
     "       its file, line and rule id; exits 2 if any file is bad.\n"
     "bench  measures precision, recall and per-rule cost on a labeled\n"
     "       corpus; see 'keysift rules bench --help'.\n"
+    "profile\n"
+    "       each rule's share of scan time, candidates and findings on a\n"
+    "       corpus; see 'keysift rules profile --help'.\n"
+    "export writes the rules' patterns for YARA or ripgrep; see\n"
+    "       'keysift rules export --help'.\n"
     "\n"
     "Rule files named on the command line are used instead of the built-in\n"
     "rules (as with --rules-only --rules FILE); with none, the built-in\n"
@@ -295,10 +302,14 @@ int cmd_rules(int argc, char **argv)
     }
     if (strcmp(action, "bench") == 0)
         return cmd_rules_bench(argc, argv);
+    if (strcmp(action, "profile") == 0)
+        return cmd_rules_profile(argc, argv);
+    if (strcmp(action, "export") == 0)
+        return cmd_rules_export(argc, argv);
     if (strcmp(action, "list") != 0 && strcmp(action, "test") != 0 &&
         strcmp(action, "check") != 0) {
-        cli_error("'keysift rules' wants 'list', 'test', 'check' or "
-                  "'bench'; see "
+        cli_error("'keysift rules' wants 'list', 'test', 'check', "
+                  "'bench', 'profile' or 'export'; see "
                   "'keysift rules --help'");
         return 2;
     }

@@ -18,8 +18,10 @@
 #include "allow_mark.h"
 #include "input_limits.h"
 #include "path_rules.h"
+#include "rule_profile.h"
 #include "ruleset.h"
 #include "sha256.h"
+#include "simd.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -90,6 +92,8 @@ struct ksi_matcher {
     size_t cap_hits;
     ks_rule_stats *stats;       /* per rule */
     int profile;
+    const ksi_rule_dbs *rule_dbs;   /* time each rule alone, or NULL */
+    ksi_rule_scratch *rule_scratch;
 
     /* The entry being scanned. */
     const ksi_entry *entry;
@@ -151,6 +155,7 @@ void ksi_matcher_free(ksi_matcher *m)
         return;
     drop_streams(m);
     hs_free_scratch(m->scratch);
+    ksi_rule_scratch_free(m->rule_scratch);
     pcre2_match_data_free(m->md);
     pcre2_match_context_free(m->mctx);
     pcre2_jit_stack_free(m->jit);
@@ -162,12 +167,20 @@ void ksi_matcher_free(ksi_matcher *m)
     ksi_free(m);
 }
 
+int ksi_matcher_time_rules(ksi_matcher *m, const ksi_rule_dbs *dbs)
+{
+    m->rule_scratch = ksi_rule_scratch_new(dbs);
+    m->rule_dbs = m->rule_scratch ? dbs : NULL;
+    return m->rule_dbs ? 0 : -1;
+}
+
 void ksi_matcher_drain_stats(ksi_matcher *m, ks_rule_stats *acc)
 {
     for (size_t i = 0; i < m->rs->count; i++) {
         acc[i].candidates += m->stats[i].candidates;
         acc[i].findings += m->stats[i].findings;
         acc[i].confirm_ns += m->stats[i].confirm_ns;
+        acc[i].match_ns += m->stats[i].match_ns;
     }
     memset(m->stats, 0, m->rs->count * sizeof(*m->stats));
 }
@@ -231,7 +244,7 @@ static ks_status add_hit(ksi_matcher *m, uint32_t rule, uint64_t start,
 {
     const ksi_rule *r = m->rs->rules[rule];
     ks_confidence confidence = r->info.confidence;
-    double entropy = ks_entropy(secret, len);
+    double entropy = ksi_entropy(secret, len);
     int veto = 0;
 
     if (len == 0 || entropy < r->info.min_entropy)
@@ -329,17 +342,13 @@ static void count_lines(const unsigned char *data, uint64_t base,
                         uint64_t from, uint64_t to, uint64_t *line,
                         uint64_t *line_start)
 {
-    const unsigned char *p = data + (from - base);
-    const unsigned char *stop = data + (to - base);
+    size_t after_last;
+    size_t n = ksi_count_newlines(data + (from - base), (size_t)(to - from),
+                                  &after_last);
 
-    while (p < stop) {
-        const unsigned char *nl = memchr(p, '\n', (size_t)(stop - p));
-
-        if (!nl)
-            break;
-        (*line)++;
-        *line_start = base + (uint64_t)(nl - data) + 1;
-        p = nl + 1;
+    if (n) {
+        *line += n;
+        *line_start = from + after_last;
     }
 }
 
@@ -638,6 +647,9 @@ ks_status ksi_match_block(ksi_matcher *m, const ksi_entry *entry,
     st = begin_entry(m, entry, sink);
     if (st != KS_OK || len == 0)
         return st;
+    if (m->rule_dbs)
+        ksi_rule_dbs_time(m->rule_dbs, m->rule_scratch, data, len,
+                          m->stats);
     n = content_dbs(m, 0, db);
     for (int i = 0; i < n; i++) {
         if (hs_scan(db[i], data, (unsigned)len, 0, m->scratch, on_candidate,
@@ -713,6 +725,10 @@ ks_status ksi_stream_commit(ksi_matcher *m, size_t len)
         return m->failed ? KS_ERR_STATE : KS_OK;
     if (m->failed)
         return KS_ERR_STATE;
+    /* Each chunk alone: a match across two chunks is not timed. */
+    if (m->rule_dbs)
+        ksi_rule_dbs_time(m->rule_dbs, m->rule_scratch, m->buf + m->len,
+                          len, m->stats);
     for (int i = 0; i < 2 && m->stream[i]; i++) {
         if (hs_scan_stream(m->stream[i], (const char *)m->buf + m->len,
                            (unsigned)len, 0, m->scratch, on_candidate,
@@ -781,6 +797,8 @@ ks_status ks_ruleset_count_matches(const ks_ruleset *rs, const void *data,
     if (!rs->compiled)
         return KS_ERR_STATE;
     *matches = 0;
+    if (!rs->db_block)
+        return KS_OK;   /* every rule applies under some paths only */
     if (hs_clone_scratch(rs->scratch_proto, &scratch) != HS_SUCCESS)
         return KS_ERR_NOMEM;
     /* Block mode takes at most 4 GiB - 1 at a time. */

@@ -52,6 +52,15 @@ typedef struct ksi_matcher ksi_matcher;
  */
 ksi_matcher *ksi_matcher_new(const ks_ruleset *rules, int profile);
 
+struct ksi_rule_dbs;
+
+/*
+ * Has the matcher also time every rule's pattern alone over the bytes it
+ * scans (profile_rules >= 2). `dbs` must outlive the matcher. Returns 0,
+ * or -1 when out of memory.
+ */
+int ksi_matcher_time_rules(ksi_matcher *m, const struct ksi_rule_dbs *dbs);
+
 /* Adds the matcher's per-rule counters to acc[] and zeroes its own. */
 void ksi_matcher_drain_stats(ksi_matcher *m, ks_rule_stats *acc);
 void ksi_matcher_free(ksi_matcher *m);

@@ -7,6 +7,7 @@
 #include "alloc.h"
 #include "image_scan.h"
 #include "input_limits.h"
+#include "rule_profile.h"
 #include "ruleset.h"
 
 #include <errno.h>
@@ -383,6 +384,9 @@ static int worker_init(ksi_worker *w, ks_scan *s)
     memset(w, 0, sizeof(*w));
     w->scan = s;
     w->matcher = ksi_matcher_new(s->rules, s->opts.profile_rules);
+    if (w->matcher && s->rule_dbs &&
+        ksi_matcher_time_rules(w->matcher, s->rule_dbs))
+        return -1;
     return w->matcher ? 0 : -1;
 }
 
@@ -493,7 +497,14 @@ ks_status ks_scan_new(const ks_ruleset *rules, const ks_scan_options *opts,
         s->opts.block_max = UINT32_MAX;
     if (s->opts.max_depth == 0)
         s->opts.max_depth = KSI_DEFAULT_MAX_DEPTH;
+    if (s->opts.profile_rules >= 2 &&
+        !(s->rule_dbs = ksi_rule_dbs_new(rules))) {
+        ksi_free(s->rule_stats);
+        ksi_free(s);
+        return KS_ERR_NOMEM;
+    }
     if (pthread_mutex_init(&s->cb_lock, NULL)) {
+        ksi_rule_dbs_free(s->rule_dbs);
         ksi_free(s->rule_stats);
         ksi_free(s);
         return KS_ERR_NOMEM;
@@ -666,6 +677,7 @@ void ks_scan_free(ks_scan *s)
     if (s->self_ready)
         worker_clear(&s->self);
     pthread_mutex_destroy(&s->cb_lock);
+    ksi_rule_dbs_free(s->rule_dbs);
     ksi_free(s->rule_stats);
     ksi_free(s);
 }

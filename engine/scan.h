@@ -156,6 +156,7 @@ struct ks_scan {
     int self_ready;
     ksi_ticker ticker;
     ks_rule_stats *rule_stats;      /* per rule, summed after each run */
+    struct ksi_rule_dbs *rule_dbs;  /* profile_rules >= 2: each rule alone */
     struct ksi_layer_map *layers;   /* image layers seen in this run */
 
     atomic_uint_fast64_t inputs, entries, bytes, findings;
