@@ -90,7 +90,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB)
 	    $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 # Installs only what is missing; silent when everything is there.
-deps: PKGS_WANTED = $(DEB_PKGS)
+deps: PKGS_WANTED = $(DEB_PKGS) $(BENCH_PKGS)
 deps-build: PKGS_WANTED = $(BUILD_PKGS)
 deps deps-build:
 	@missing=""; for p in $(PKGS_WANTED); do \
@@ -141,9 +141,21 @@ demo: deps
 	    rc=$$?; [ $$rc -eq 1 ] || { echo "demo: unexpected exit $$rc"; \
 	    exit 1; }
 
+BENCH_TOOLS := $(BUILD)/bench/gen_corpus $(BUILD)/bench/hs_limit \
+               $(BUILD)/bench/simd_bench
+
+$(BUILD)/bench/gen_corpus: bench/gen_corpus.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $<
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+
+# BENCH_MB=64 make bench: a quick run on a small corpus.
 bench: deps
-	$(MAKE) --no-print-directory $(BIN) $(FIXGEN)
-	bash bench/run.sh $(BIN)
+	$(MAKE) --no-print-directory $(BIN) $(BENCH_TOOLS)
+	bash bench/run.sh $(BUILD)
 	bash bench/startup.sh $(BIN)
 
 install: $(BIN)

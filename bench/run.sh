@@ -1,73 +1,253 @@
 #!/usr/bin/env bash
-# Throughput benchmark: keysift against the cost of merely reading and
-# decompressing the same bytes, all measured in this run on this machine.
+# keysift's throughput benchmark: keysift against the limits of this
+# machine and against peer scanners, all measured in one run.
 #
-#   bench/run.sh BUILD/keysift [MAKE_FIXTURES]
+#   bench/run.sh BUILD_DIR
 #
-# BENCH_MB (default 512) sets the corpus size in megabytes, BENCH_RUNS
-# (default 3) the runs per measurement; each figure is the median.
-# Prints MB/s of uncompressed bytes, the ratio to the baseline of the same
-# row, and peak resident memory.
+# BUILD_DIR holds keysift and the bench helpers (make bench builds them).
+# Environment:
+#   BENCH_MB       corpus size in 10^6 bytes, uncompressed (default 1024)
+#   BENCH_RUNS     runs per measurement; each figure is the median (3)
+#   BENCH_PEER_MB  size of the sample the peer scanners get (32)
+#   BENCH_DIR      where the corpus is kept between runs
+#                  (default BUILD_DIR/bench-corpus; regenerated when the
+#                  size or the generator changes)
+#   BENCH_JSON     where the results go as JSON (BUILD_DIR/bench.json)
+#
+# Every figure is MB/s of uncompressed bytes (10^6 bytes per second of
+# wall time). Ratios compare rows of this run only.
 set -euo pipefail
 
-keysift=${1:?usage: bench/run.sh KEYSIFT [MAKE_FIXTURES]}
-fixgen=${2:-$(dirname "$keysift")/make_fixtures}
-size_mb=${BENCH_MB:-512}
+build=${1:?usage: bench/run.sh BUILD_DIR}
+build=$(cd "$build" && pwd)
+keysift=$build/keysift
+gen=$build/bench/gen_corpus
+limit=$build/bench/hs_limit
+simd=$build/bench/simd_bench
+size_mb=${BENCH_MB:-1024}
 runs=${BENCH_RUNS:-3}
-work=$(mktemp -d "${TMPDIR:-/tmp}/keysift-bench.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+peer_mb=${BENCH_PEER_MB:-32}
+corpus=${BENCH_DIR:-$build/bench-corpus}
+json_out=${BENCH_JSON:-$build/bench.json}
+cores=$(nproc)
+here=$(cd "$(dirname "$0")" && pwd)
 
-for tool in /usr/bin/time gzip zstd tar; do
-    command -v "$tool" >/dev/null || {
-        echo "bench: $tool is missing (apt-get install time gzip zstd tar)" >&2
-        exit 2
-    }
+die() { echo "bench: $*" >&2; exit 2; }
+
+for tool in /usr/bin/time gzip igzip zstd bsdtar tar yara rg jq sha256sum; do
+    command -v "$tool" >/dev/null ||
+        die "$tool is missing; 'make deps' installs what the benchmark needs"
+done
+for f in "$keysift" "$gen" "$limit" "$simd"; do
+    [ -x "$f" ] || die "$f is missing; run 'make bench'"
 done
 
-echo "generating a ${size_mb} MB corpus in $work ..." >&2
-mkdir -p "$work/tree/data"
-"$fixgen" --big-text $((size_mb * 1024 * 1024)) --token-at-end \
-    > "$work/tree/data/corpus.txt" 2>/dev/null
-tar -C "$work/tree" -cf "$work/layer.tar" data
-gzip -1 -c "$work/layer.tar" > "$work/layer.tar.gz"
-zstd -q -3 -c "$work/layer.tar" > "$work/layer.tar.zst"
-bytes=$(stat -c %s "$work/tree/data/corpus.txt")
+work=$(mktemp -d "${TMPDIR:-/tmp}/keysift-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+export KEYSIFT_CACHE_DIR=$work/cache     # warm after the first scan
 
-# Runs a command $runs times; prints "median_seconds peak_rss_kib".
-measure() {
-    local times=() rss=0 out
-    for _ in $(seq "$runs"); do
-        out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } \
-               2>&1 | tail -1)
-        times+=("${out% *}")
-        (( ${out#* } > rss )) && rss=${out#* }
+# ---- the corpus ------------------------------------------------------------
+
+tar_det() {     # a reproducible tar of directory $1 (contents) to file $2
+    tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
+        -C "$1" -cf "$2" .
+}
+
+# An OCI image layout from gzip layers: config, manifest, index.
+make_image() {
+    local dir=$1; shift
+    local blobs=$dir/blobs/sha256 layers="" diffs="" sep=""
+    mkdir -p "$blobs"
+    printf '{"imageLayoutVersion":"1.0.0"}' > "$dir/oci-layout"
+    for tarfile in "$@"; do
+        local gz=$tarfile.gz d diff size
+        d=$(sha256sum "$gz" | cut -d' ' -f1)
+        diff=$(sha256sum "$tarfile" | cut -d' ' -f1)
+        size=$(stat -c %s "$gz")
+        cp "$gz" "$blobs/$d"
+        layers+="$sep{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$d\",\"size\":$size}"
+        diffs+="$sep\"sha256:$diff\""
+        sep=,
     done
-    printf '%s %s\n' "$(printf '%s\n' "${times[@]}" | sort -n |
-                        sed -n "$(( (runs + 1) / 2 ))p")" "$rss"
+    local cfg="{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Env\":[\"PATH=/usr/bin\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[$diffs]}}"
+    printf '%s' "$cfg" > "$work/config.json"
+    local cd cs
+    cd=$(sha256sum "$work/config.json" | cut -d' ' -f1)
+    cs=$(stat -c %s "$work/config.json")
+    cp "$work/config.json" "$blobs/$cd"
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[%s]}' \
+        "$cd" "$cs" "$layers" > "$work/manifest.json"
+    local md ms
+    md=$(sha256sum "$work/manifest.json" | cut -d' ' -f1)
+    ms=$(stat -c %s "$work/manifest.json")
+    cp "$work/manifest.json" "$blobs/$md"
+    printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"bench"}}]}' \
+        "$md" "$ms" > "$dir/index.json"
 }
 
-mbps() { awk -v b="$bytes" -v s="$1" 'BEGIN { printf "%.0f", s > 0 ? b / s / 1e6 : 0 }'; }
+stamp="mb=$size_mb peer=$peer_mb gen=$(sha256sum "$here/gen_corpus.c" | cut -c1-16) layers=4"
+if [ "$(cat "$corpus/stamp" 2>/dev/null)" != "$stamp" ]; then
+    echo "bench: generating a ${size_mb} MB corpus in $corpus (kept for" \
+         "the next run) ..." >&2
+    rm -rf "$corpus"
+    mkdir -p "$corpus"
+    "$gen" --layers 4 "$size_mb" "$corpus/tree" >/dev/null
+    "$gen" --layers 1 --seed 7 "$peer_mb" "$corpus/peer" >/dev/null
+    tar_det "$corpus/tree" "$corpus/corpus.tar"
+    for l in 0 1 2 3; do tar_det "$corpus/tree/layer$l" "$corpus/layer$l.tar"; done
+    # Image layers are compressed the way image builders do (gzip's
+    # default level); both gzip jobs run at once.
+    gzip -6 -c "$corpus/corpus.tar" > "$corpus/corpus.tar.gz" &
+    for l in 0 1 2 3; do gzip -6 -c "$corpus/layer$l.tar" > "$corpus/layer$l.tar.gz"; done
+    wait
+    zstd -q -3 -T1 -c "$corpus/corpus.tar" > "$corpus/corpus.tar.zst"
+    make_image "$corpus/image" "$corpus"/layer[0-3].tar
+    rm -f "$corpus"/layer[0-3].tar "$corpus"/layer[0-3].tar.gz
+    printf 'aws_access_key_id = AKIAZ3MHQK2WQYXPLBCD\n' > "$corpus/small.txt"
+    echo "$stamp" > "$corpus/stamp"
+fi
+bytes=$(stat -c %s "$corpus/corpus.tar")
+peer_bytes=$(du -sb "$corpus/peer" | cut -f1)
+tree_bytes=$(du -sb --apparent-size "$corpus/tree" | cut -f1)
 
-row() {
-    local label=$1 base=$2; shift 2
-    read -r secs rss < <(measure "$@")
-    local rate; rate=$(mbps "$secs")
-    awk -v l="$label" -v r="$rate" -v b="$base" -v m="$rss" 'BEGIN {
-        printf "%-34s %8s MB/s %7.2fx %8.1f MiB\n", l, r,
-               b > 0 ? r / b : 0, m / 1024 }'
-    last_rate=$rate
+# Warms the page cache and the compiled-rules cache.
+cat "$corpus/corpus.tar" "$corpus/corpus.tar.gz" "$corpus/corpus.tar.zst" \
+    > /dev/null
+"$keysift" scan -q "$corpus/small.txt" >/dev/null 2>&1 || true
+
+# ---- measuring -------------------------------------------------------------
+
+rows=$work/rows.jsonl
+: > "$rows"
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# measure NAME BYTES KIND BASELINE CMD...: runs CMD $runs times, records
+# the median wall time, MB/s and the peak RSS of the worst run.
+measure() {
+    local name=$1 nbytes=$2 kind=$3 base=$4; shift 4
+    local times=() rss=0 t0 t1 m rc
+    for _ in $(seq "$runs"); do
+        t0=$(date +%s%N)
+        rc=0
+        /usr/bin/time -o "$work/time" -f '%M' "$@" >/dev/null 2>"$work/err" ||
+            rc=$?
+        t1=$(date +%s%N)
+        # keysift exits 1 when it finds something; 2 is a failure.
+        if [ "$rc" -ge 2 ] || { [ "$rc" -eq 1 ] && [ "$kind" != keysift ] &&
+                                [ "$kind" != peer ]; }; then
+            cat "$work/err" >&2
+            die "'$*' failed (exit $rc)"
+        fi
+        times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) / 1e9 }')")
+        m=$(tail -1 "$work/time")
+        (( m > rss )) && rss=$m
+    done
+    local secs mbps
+    secs=$(printf '%s\n' "${times[@]}" | median)
+    mbps=$(awk -v b="$nbytes" -v s="$secs" 'BEGIN { printf "%.1f", b / s / 1e6 }')
+    jq -cn --arg name "$name" --arg kind "$kind" --arg base "$base" \
+        --argjson bytes "$nbytes" --argjson seconds "$secs" \
+        --argjson mbps "$mbps" --argjson rss_kib "$rss" \
+        --arg runs "$(IFS=,; echo "${times[*]}")" \
+        '{name: $name, kind: $kind, baseline: $base, bytes: $bytes,
+          seconds: $seconds, mbps: $mbps, peak_rss_mib: ($rss_kib / 1024),
+          runs: ($runs | split(",") | map(tonumber))}' >> "$rows"
+    printf '  %-34s %9s MB/s  %7.1f MiB\n' "$name" "$mbps" \
+        "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" >&2
 }
 
-cores=$(nproc)
-printf '%-34s %13s %8s %12s\n' "measurement" "throughput" "ratio" "peak RSS"
-row "baseline: cat (read only)" 0 cat "$work/tree/data/corpus.txt"; read_rate=$last_rate
-row "keysift -j1 file" "$read_rate" "$keysift" scan -q -j1 "$work/tree"
-row "keysift -j$cores file" "$read_rate" "$keysift" scan -q "$work/tree"
-row "baseline: cat layer.tar" 0 cat "$work/layer.tar"; tar_rate=$last_rate
-row "keysift layer.tar" "$tar_rate" "$keysift" scan -q "$work/layer.tar"
-row "baseline: gzip -dc" 0 gzip -dc "$work/layer.tar.gz"; gz_rate=$last_rate
-row "keysift layer.tar.gz" "$gz_rate" "$keysift" scan -q "$work/layer.tar.gz"
-row "baseline: zstd -dc" 0 zstd -dc "$work/layer.tar.zst"; zst_rate=$last_rate
-row "keysift layer.tar.zst" "$zst_rate" "$keysift" scan -q "$work/layer.tar.zst"
-echo "ratio: keysift's rate over the baseline row above it (1.00x = as fast as" \
-     "only reading or decompressing)."
+# A row whose figure the C driver measured itself (median inside).
+limit_row() {
+    local name=$1 threads=$2 out secs mbps
+    out=$("$limit" --runs "$runs" --threads "$threads" "$corpus/corpus.tar")
+    mbps=$(sed 's/.*mbps=\([^ ]*\).*/\1/' <<<"$out")
+    secs=$(awk -v b="$bytes" -v r="$mbps" 'BEGIN { print b / r / 1e6 }')
+    jq -cn --arg name "$name" --argjson bytes "$bytes" \
+        --argjson seconds "$secs" --argjson mbps "$mbps" \
+        '{name: $name, kind: "limit", baseline: "", bytes: $bytes,
+          seconds: $seconds, mbps: $mbps, peak_rss_mib: null, runs: []}' \
+        >> "$rows"
+    printf '  %-34s %9s MB/s\n' "$name" "$mbps" >&2
+}
+
+echo "bench: limits of this machine ($cores cores)" >&2
+measure "read: cat corpus.tar" "$bytes" limit "" cat "$corpus/corpus.tar"
+limit_row "hyperscan only -j1" 1
+limit_row "hyperscan only -j$cores" "$cores"
+measure "gzip -dc" "$bytes" limit "" gzip -dc "$corpus/corpus.tar.gz"
+measure "igzip -dc" "$bytes" limit "" igzip -dc "$corpus/corpus.tar.gz"
+measure "zstd -dc" "$bytes" limit "" zstd -dc "$corpus/corpus.tar.zst"
+measure "bsdtar -xOf corpus.tar.gz" "$bytes" limit "" \
+    bsdtar -xOf "$corpus/corpus.tar.gz"
+
+echo "bench: keysift end to end" >&2
+for j in 1 "$cores"; do
+    measure "keysift tar -j$j" "$bytes" keysift "hyperscan only -j$j" \
+        "$keysift" scan -q -j"$j" "$corpus/corpus.tar"
+    measure "keysift tar.gz -j$j" "$bytes" keysift "igzip -dc" \
+        "$keysift" scan -q -j"$j" "$corpus/corpus.tar.gz"
+    measure "keysift tar.zst -j$j" "$bytes" keysift "zstd -dc" \
+        "$keysift" scan -q -j"$j" "$corpus/corpus.tar.zst"
+    measure "keysift image -j$j" "$bytes" keysift "" \
+        "$keysift" scan -q -j"$j" "oci:$corpus/image"
+    measure "keysift directory -j$j" "$tree_bytes" keysift "" \
+        "$keysift" scan -q -j"$j" "$corpus/tree"
+done
+
+echo "bench: peers on a ${peer_mb} MB sample, same patterns" >&2
+"$keysift" rules export --format yara -o "$work/rules.yar" 2>"$work/yara.skip"
+"$keysift" rules export --format rg -o "$work/rules.rg" 2>"$work/rg.skip"
+yara_skipped=$(sed -n 's/.*skipped \([0-9]*\) .*/\1/p' "$work/yara.skip")
+rg_skipped=$(sed -n 's/.*skipped \([0-9]*\) .*/\1/p' "$work/rg.skip")
+yara_rules=$(grep -c '^rule ' "$work/rules.yar")
+rg_rules=$(grep -c . "$work/rules.rg")
+measure "keysift sample -j$cores" "$peer_bytes" keysift "" \
+    "$keysift" scan -q -j"$cores" "$corpus/peer"
+measure "yara sample -p$cores" "$peer_bytes" peer "keysift sample -j$cores" \
+    yara -w -r -c -p "$cores" "$work/rules.yar" "$corpus/peer"
+measure "ripgrep -f sample" "$peer_bytes" peer "keysift sample -j$cores" \
+    rg -a -c --no-messages -j "$cores" --regex-size-limit 2G \
+    --dfa-size-limit 2G -f "$work/rules.rg" "$corpus/peer"
+
+echo "bench: start-up on one small file" >&2
+startup() {     # prints the median milliseconds of $1 runs
+    local n=$1 cold=$2 ts=() t0 t1 dir
+    for _ in $(seq "$n"); do
+        dir=$KEYSIFT_CACHE_DIR
+        if [ "$cold" = 1 ]; then dir=$(mktemp -d "$work/cold.XXXXXX"); fi
+        t0=$(date +%s%N)
+        KEYSIFT_CACHE_DIR=$dir "$keysift" scan -q "$corpus/small.txt" \
+            >/dev/null 2>&1 || true
+        t1=$(date +%s%N)
+        ts+=("$(( (t1 - t0) / 1000 ))")
+    done
+    printf '%s\n' "${ts[@]}" | median | awk '{ printf "%.1f", $1 / 1000 }'
+}
+cold_ms=$(startup 5 1)
+warm_ms=$(startup 11 0)
+printf '  %-34s %9s ms\n  %-34s %9s ms\n' "start-up, cold cache" "$cold_ms" \
+    "start-up, warm cache" "$warm_ms" >&2
+
+echo "bench: vectorised kernels (one core, in memory)" >&2
+"$simd" > "$work/simd.json"
+jq -r '.[] | "  \(.kernel) \(.path): \(.mbps) MB/s"' "$work/simd.json" >&2
+
+# ---- the report ------------------------------------------------------------
+
+jq -s --arg host "$(uname -srm)" --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
+    --argjson cores "$cores" --argjson runs "$runs" \
+    --argjson cold "$cold_ms" --argjson warm "$warm_ms" \
+    --argjson yskip "${yara_skipped:-0}" --argjson rskip "${rg_skipped:-0}" \
+    --argjson yrules "$yara_rules" --argjson rrules "$rg_rules" \
+    --slurpfile simd "$work/simd.json" \
+    --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    '{date: $date, machine: {kernel: $host, cpu: $cpu, cores: $cores},
+      runs_per_figure: $runs, rows: .,
+      startup_ms: {cold_cache: $cold, warm_cache: $warm},
+      peers: {yara: {rules: $yrules, skipped: $yskip},
+              ripgrep: {patterns: $rrules, skipped: $rskip}},
+      kernels: $simd[0]}' "$rows" > "$work/result.json"
+"$here/report.sh" "$work/result.json"
+cp "$work/result.json" "$json_out"
+echo "bench: results written to $json_out" >&2

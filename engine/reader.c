@@ -442,18 +442,24 @@ static unsigned char *gather_entry(arc *c, const void *first, size_t len,
                                    la_int64_t off, size_t size, int *failed)
 {
     unsigned char *data = ksi_malloc(size + 1);
+    size_t filled = 0;      /* bytes before this are set */
     int st = ARCHIVE_OK;
 
     if (!data) {
         *failed = 2;
         return NULL;
     }
-    memset(data, 0, size);
     for (;;) {
         if (off >= 0 && (uint64_t)off < size) {
-            size_t n = size - (size_t)off < len ? size - (size_t)off : len;
+            size_t at = (size_t)off;
+            size_t n = size - at < len ? size - at : len;
 
-            memcpy(data + off, first, n);
+            /* Holes of a sparse entry read as zeros. */
+            if (at > filled)
+                memset(data + filled, 0, at - filled);
+            memcpy(data + at, first, n);
+            if (at + n > filled)
+                filled = at + n;
         }
         st = archive_read_data_block(c->a, &first, &len, &off);
         if (st != ARCHIVE_OK && st != ARCHIVE_WARN)
@@ -464,6 +470,8 @@ static unsigned char *gather_entry(arc *c, const void *first, size_t len,
         *failed = 1;
         return NULL;
     }
+    if (filled < size)
+        memset(data + filled, 0, size - filled);
     return data;
 }
 
