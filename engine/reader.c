@@ -33,7 +33,7 @@
  * Bytes read for libarchive at a time. Entries that fit inside one such
  * block are scanned where they lie, so bigger blocks mean fewer copies.
  */
-#define ARCHIVE_READ_SIZE (1u << 20)
+#define ARCHIVE_READ_SIZE (4u << 20)
 
 static int is_archive(const unsigned char *p, size_t n)
 {
@@ -313,6 +313,7 @@ static void stream_plain(ksi_worker *w, const ksi_entry *e, ksi_source *src,
 
     ksi_scan_sink(w->scan, &sink);
     st = ksi_stream_open(w->matcher, e, &sink);
+    w->streaming++;
     if (st == KS_OK) {
         ksi_stream_space(w->matcher, &space, &room);
         memcpy(space, peeked, npeek);
@@ -338,6 +339,7 @@ static void stream_plain(ksi_worker *w, const ksi_entry *e, ksi_source *src,
         st = ksi_stream_close(w->matcher);
     else
         ksi_stream_close(w->matcher);
+    w->streaming--;
     report_status(w, e, st);
     ksi_entry_done(w->scan, total);
 }
@@ -381,22 +383,57 @@ static void scan_plain(ksi_worker *w, const ksi_entry *e, ksi_source *src,
 
 /* ---- archives ----------------------------------------------------------- */
 
+/*
+ * Read buffers a reader that hands entries over keeps in its pool: enough
+ * that other workers can hold several while it fills the next.
+ */
+#define READ_CHUNKS 8u
+
 /* State while reading one archive. */
 typedef struct arc {
     ksi_worker *w;
     struct archive *a;
     ksi_source *src;
     const ksi_read_ctx *rc;
-    unsigned char *readbuf;
+    unsigned char *readbuf;     /* when no chunk is free */
+    ksi_chunk_pool pool;        /* when entries may be handed over */
+    int have_pool;
+    ksi_chunk *cur;             /* the chunk libarchive reads from */
     int raw;                    /* a compressed stream, not an archive */
     size_t entries;             /* headers read */
 } arc;
 
+/*
+ * libarchive is done with the previous block once it asks for the next.
+ * Blocks go into pooled chunks, so that entries lying inside one can be
+ * handed to other workers by reference; when every chunk is still held,
+ * the reader first scans a queued entry itself (unless it is in the middle
+ * of streaming one), then falls back to its own buffer, whose entries are
+ * copied if handed over.
+ */
 static la_ssize_t arc_read(struct archive *a, void *ctx, const void **out)
 {
     arc *c = ctx;
-    ssize_t n = source_block(c->src, c->readbuf, ARCHIVE_READ_SIZE, out);
+    unsigned char *buf;
+    ssize_t n;
 
+    if (c->cur)
+        ksi_chunk_unref(c->cur);
+    c->cur = NULL;
+    if (c->have_pool) {
+        c->cur = ksi_chunk_get(&c->pool);
+        if (!c->cur && !c->w->streaming && ksi_queue_help(c->w))
+            c->cur = ksi_chunk_get(&c->pool);
+    }
+    /* Memory sources and peeked bytes need no buffer at all. */
+    if (!c->cur && !c->readbuf && c->src->n_pending == 0 &&
+        (c->src->fd >= 0 || c->src->outer || c->src->inflater) &&
+        !(c->readbuf = ksi_malloc(ARCHIVE_READ_SIZE))) {
+        archive_set_error(a, ENOMEM, "out of memory");
+        return -1;
+    }
+    buf = c->cur ? c->cur->data : c->readbuf;
+    n = source_block(c->src, buf, ARCHIVE_READ_SIZE, out);
     if (n < 0) {
         archive_set_error(a, EIO, "%s", c->src->error);
         return -1;
@@ -475,20 +512,41 @@ static unsigned char *gather_entry(arc *c, const void *first, size_t len,
     return data;
 }
 
-/* Hands a copy of an entry to the queue; 0, or -1 to scan it here. */
-static int queue_copy(arc *c, const ksi_entry *e, const void *data,
-                      size_t size, unsigned char *owned)
+/* Does data[0..len) lie inside the chunk libarchive is reading? */
+static int in_chunk(const arc *c, const void *data, size_t len)
+{
+    const unsigned char *p = data, *base;
+
+    if (!c->cur)
+        return 0;
+    base = c->cur->data;
+    return p >= base && len <= ARCHIVE_READ_SIZE &&
+           (size_t)(p - base) <= ARCHIVE_READ_SIZE - len;
+}
+
+/*
+ * Hands an entry to the queue: by reference when it lies in a pooled
+ * chunk, else `owned` or a copy. Returns 0, or -1 to scan it here.
+ */
+static int hand_over(arc *c, const ksi_entry *e, const void *data,
+                     size_t size, unsigned char *owned)
 {
     ksi_job *job;
 
     if (!c->rc->parallel || !ksi_queue_wants(c->w->scan, size))
         return -1;
     job = entry_job(e);
-    if (job && !owned && (job->data = ksi_malloc(size + 1)) != NULL)
-        memcpy(job->data, data, size);
-    else if (job && owned)
+    if (!job)
+        return -1;
+    if (owned) {
         job->data = owned;
-    if (!job || !job->data) {
+    } else if (in_chunk(c, data, size)) {
+        job->view = data;
+        job->chunk = c->cur;
+        ksi_chunk_ref(c->cur);
+    } else if ((job->data = ksi_malloc(size + 1)) != NULL) {
+        memcpy(job->data, data, size);
+    } else {
         ksi_job_free(job);
         return -1;
     }
@@ -499,8 +557,9 @@ static int queue_copy(arc *c, const ksi_entry *e, const void *data,
 
 /*
  * A small entry, read whole. When it lies in one block of libarchive's
- * input it is scanned in place, with no copy; a copy is made only to hand
- * it to another worker or to join the pieces of a split entry.
+ * input it is scanned in place or handed over by reference, with no copy;
+ * a copy is made only to join the pieces of a split entry, or to hand one
+ * over from a buffer that is not pooled.
  */
 static int whole_entry(arc *c, const ksi_entry *e, size_t size)
 {
@@ -536,7 +595,7 @@ static int whole_entry(arc *c, const ksi_entry *e, size_t size)
         }
         block = data;
     }
-    if (queue_copy(c, e, block, size, data) == 0)
+    if (hand_over(c, e, block, size, data) == 0)
         return 0;
     ksi_scan_memory(w, e, block, size);
     ksi_free(data);
@@ -636,20 +695,28 @@ static struct archive *open_archive(arc *c)
 static int scan_archive(ksi_worker *w, ksi_source *src,
                         const ksi_read_ctx *rc, int may_fall_back)
 {
-    arc c = { w, NULL, src, rc, NULL, 0, 0 };
+    arc c;
     ksi_entry whole = { rc->input, rc->chain, rc->chain_len, rc->flags,
                         rc->depth, rc->layer, NULL };
     struct archive_entry *ae;
     int rc_out = 0;
 
-    c.readbuf = ksi_malloc(ARCHIVE_READ_SIZE);
-    c.a = c.readbuf ? open_archive(&c) : NULL;
+    memset(&c, 0, sizeof(c));
+    c.w = w;
+    c.src = src;
+    c.rc = rc;
+    c.a = open_archive(&c);
     if (!c.a) {
         ksi_report(w->scan, KS_DIAG_ERROR, KS_ERR_NOMEM, rc->input,
                    rc->chain, rc->chain_len, "out of memory opening archive");
-        ksi_free(c.readbuf);
         return 0;
     }
+    /* Without a pool, entries handed over are copied: slower, not wrong. */
+    c.have_pool = rc->parallel &&
+                  ksi_chunk_pool_init(&c.pool, READ_CHUNKS,
+                                      ARCHIVE_READ_SIZE) == 0;
+    if (rc->parallel)
+        ksi_queue_reading(w->scan, 1);
     for (;;) {
         int st = archive_read_next_header(c.a, &ae);
 
@@ -672,7 +739,13 @@ static int scan_archive(ksi_worker *w, ksi_source *src,
         if (one_entry(&c, ae) < 0)
             break;
     }
+    if (rc->parallel)
+        ksi_queue_reading(w->scan, -1);
     archive_read_free(c.a);
+    if (c.cur)
+        ksi_chunk_unref(c.cur);
+    if (c.have_pool)
+        ksi_chunk_pool_close(&c.pool, w);
     ksi_free(c.readbuf);
     return rc_out;
 }

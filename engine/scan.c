@@ -167,6 +167,8 @@ void ksi_job_free(ksi_job *job)
         ksi_free(job->chain[i]);
     ksi_free(job->chain);
     ksi_free(job->data);
+    if (job->chunk)
+        ksi_chunk_unref(job->chunk);
     if (job->arg_free)
         job->arg_free(job->arg);
     ksi_free(job);
@@ -291,9 +293,19 @@ int ksi_queue_wants(ks_scan *s, size_t len)
     pthread_mutex_lock(&q->lock);
     yes = q->workers > 1 && q->items < KSI_QUEUE_ITEMS &&
           q->bytes + len <= KSI_QUEUE_BYTES &&
-          (q->waiting > 0 || q->bytes < QUEUE_LOW_WATER);
+          (q->waiting > 0 ||
+           (q->readers < q->workers && q->bytes < QUEUE_LOW_WATER));
     pthread_mutex_unlock(&q->lock);
     return yes;
+}
+
+void ksi_queue_reading(ks_scan *s, int delta)
+{
+    ksi_queue *q = &s->queue;
+
+    pthread_mutex_lock(&q->lock);
+    q->readers = (size_t)((long)q->readers + delta);
+    pthread_mutex_unlock(&q->lock);
 }
 
 void ksi_queue_push_entry(ks_scan *s, ksi_job *job)
@@ -435,7 +447,7 @@ static void run_job(ksi_worker *w, ksi_job *job)
         ksi_entry e = { job->input, chain, job->chain_len, job->flags,
                         job->depth, job->layer, NULL };
 
-        ksi_scan_memory(w, &e, job->data, job->len);
+        ksi_scan_memory(w, &e, job->view ? job->view : job->data, job->len);
     }
 }
 
@@ -452,6 +464,108 @@ static void *worker_main(void *arg)
         queue_job_done(&w->scan->queue);
     }
     return NULL;
+}
+
+int ksi_queue_help(ksi_worker *w)
+{
+    ksi_queue *q = &w->scan->queue;
+    ksi_job *job;
+
+    pthread_mutex_lock(&q->lock);
+    job = fifo_take(&q->entries);
+    if (job) {
+        q->items--;
+        q->bytes -= job->len;
+        q->running++;
+        pthread_cond_broadcast(&q->not_full);
+    }
+    pthread_mutex_unlock(&q->lock);
+    if (!job)
+        return 0;
+    run_job(w, job);
+    ksi_job_free(job);
+    queue_job_done(q);
+    return 1;
+}
+
+/* ---- chunks ------------------------------------------------------------- */
+
+int ksi_chunk_pool_init(ksi_chunk_pool *pool, size_t count, size_t size)
+{
+    memset(pool, 0, sizeof(*pool));
+    pool->chunks = ksi_calloc(count, sizeof(*pool->chunks));
+    if (!pool->chunks)
+        return -1;
+    if (pthread_mutex_init(&pool->lock, NULL)) {
+        ksi_free(pool->chunks);
+        return -1;
+    }
+    if (pthread_cond_init(&pool->released, NULL)) {
+        pthread_mutex_destroy(&pool->lock);
+        ksi_free(pool->chunks);
+        return -1;
+    }
+    pool->count = count;
+    pool->size = size;
+    for (size_t i = 0; i < count; i++)
+        pool->chunks[i].pool = pool;
+    return 0;
+}
+
+static int pool_in_use(ksi_chunk_pool *pool)
+{
+    for (size_t i = 0; i < pool->count; i++) {
+        if (atomic_load(&pool->chunks[i].refs) > 0)
+            return 1;
+    }
+    return 0;
+}
+
+void ksi_chunk_pool_close(ksi_chunk_pool *pool, ksi_worker *w)
+{
+    while (pool_in_use(pool)) {
+        if (ksi_queue_help(w))
+            continue;
+        pthread_mutex_lock(&pool->lock);
+        if (pool_in_use(pool))
+            pthread_cond_wait(&pool->released, &pool->lock);
+        pthread_mutex_unlock(&pool->lock);
+    }
+    for (size_t i = 0; i < pool->count; i++)
+        ksi_free(pool->chunks[i].data);
+    ksi_free(pool->chunks);
+    pthread_cond_destroy(&pool->released);
+    pthread_mutex_destroy(&pool->lock);
+}
+
+ksi_chunk *ksi_chunk_get(ksi_chunk_pool *pool)
+{
+    for (size_t i = 0; i < pool->count; i++) {
+        ksi_chunk *c = &pool->chunks[i];
+
+        if (atomic_load(&c->refs) != 0)
+            continue;
+        if (!c->data && !(c->data = ksi_malloc(pool->size)))
+            return NULL;
+        atomic_store(&c->refs, 1);
+        return c;
+    }
+    return NULL;
+}
+
+void ksi_chunk_ref(ksi_chunk *c)
+{
+    atomic_fetch_add(&c->refs, 1);
+}
+
+void ksi_chunk_unref(ksi_chunk *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) == 1) {
+        /* Under the lock, so a closing reader cannot miss the wake-up. */
+        pthread_mutex_lock(&c->pool->lock);
+        pthread_cond_broadcast(&c->pool->released);
+        pthread_mutex_unlock(&c->pool->lock);
+    }
 }
 
 static unsigned thread_count(const ks_scan_options *o)

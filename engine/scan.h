@@ -29,6 +29,7 @@ typedef enum ksi_job_kind {
 } ksi_job_kind;
 
 struct ksi_worker;
+struct ksi_chunk;
 
 typedef struct ksi_job {
     struct ksi_job *next;
@@ -40,6 +41,8 @@ typedef struct ksi_job {
     unsigned depth;         /* archive levels around the entry */
     struct ksi_layer *layer;    /* image layer the entry belongs to */
     unsigned char *data;    /* owned; KSI_JOB_BUFFER only */
+    const unsigned char *view;  /* or: bytes inside `chunk` */
+    struct ksi_chunk *chunk;    /* a reference, dropped with the job */
     size_t len;
     void (*call)(struct ksi_worker *w, void *arg);  /* KSI_JOB_CALL */
     void *arg;              /* owned, freed with arg_free */
@@ -67,6 +70,8 @@ typedef struct ksi_queue {
     size_t running;             /* jobs taken and not yet finished */
     size_t waiting;             /* workers waiting for a job */
     size_t workers;             /* workers started */
+    size_t readers;             /* workers reading an archive that may
+                                 * hand entries over */
     ksi_fifo entries;           /* KSI_JOB_BUFFER */
     ksi_fifo inputs;            /* everything else */
     size_t items;
@@ -81,8 +86,47 @@ typedef struct ksi_worker {
     unsigned char *buf;
     size_t cap;
     int buf_busy;               /* buf holds bytes being scanned */
+    int streaming;              /* the matcher is inside a stream */
     pthread_t thread;
 } ksi_worker;
+
+/*
+ * Read buffers that queued entries point into instead of being copied.
+ * A reader fills a chunk, libarchive hands out entries lying inside it,
+ * and each entry given to another worker holds a reference; the chunk is
+ * refilled once every reference is gone. A pool belongs to one reader.
+ */
+typedef struct ksi_chunk {
+    atomic_int refs;
+    struct ksi_chunk_pool *pool;
+    unsigned char *data;
+} ksi_chunk;
+
+typedef struct ksi_chunk_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t released;
+    ksi_chunk *chunks;
+    size_t count;
+    size_t size;                /* bytes in each chunk */
+} ksi_chunk_pool;
+
+/* Up to `count` chunks of `size` bytes, allocated on first use. */
+int ksi_chunk_pool_init(ksi_chunk_pool *pool, size_t count, size_t size);
+
+/*
+ * Waits until no queued or running entry refers to the pool (running
+ * queued entries itself meanwhile), then frees it.
+ */
+void ksi_chunk_pool_close(ksi_chunk_pool *pool, struct ksi_worker *w);
+
+/* A chunk nothing refers to, with one reference for the caller, or NULL
+ * when every chunk is in use. */
+ksi_chunk *ksi_chunk_get(ksi_chunk_pool *pool);
+void ksi_chunk_ref(ksi_chunk *chunk);
+void ksi_chunk_unref(ksi_chunk *chunk);
+
+/* Runs one queued archive entry on `w`, if one waits; returns 1 if so. */
+int ksi_queue_help(struct ksi_worker *w);
 
 /*
  * A byte source the readers pull from: a descriptor, the current entry of
@@ -172,12 +216,17 @@ void ksi_queue_push(ks_scan *s, ksi_job *job);
 
 /*
  * Should a reader hand an entry of `len` bytes to another worker rather
- * than scan it itself? Yes when another worker exists and the entries
- * already waiting are few enough that it may be idle soon; no when the
- * others are busy (scanning it here costs nothing then) or the byte budget
- * is spent. A reader never waits for room.
+ * than scan it itself? Yes when a worker is idle, or when some worker is
+ * scanning entries (not reading an archive of its own) and few enough wait
+ * that it may soon be idle; no when every other worker is reading too (a
+ * copy would only cost) or the byte budget is spent. A reader never waits
+ * for room.
  */
 int ksi_queue_wants(ks_scan *s, size_t len);
+
+/* A worker starts (+1) or stops (-1) reading an archive whose entries
+ * it may hand over. */
+void ksi_queue_reading(ks_scan *s, int delta);
 
 /* Queues an archive entry without waiting. Takes ownership. */
 void ksi_queue_push_entry(ks_scan *s, ksi_job *job);
