@@ -44,10 +44,11 @@ BUILD_PKGS := gcc make pkg-config libhyperscan-dev libarchive-dev \
               libcurl4-openssl-dev libisal-dev
 DEB_PKGS := $(BUILD_PKGS) libcmocka-dev jq time zstd libarchive-tools \
             util-linux slurmctld slurmd slurm-client munge python3-yaml \
-            docker-registry skopeo apache2-utils git python3-jsonschema
+            docker-registry skopeo apache2-utils git python3-jsonschema \
+            yara ripgrep
 # What `make bench` runs beside keysift: the decompressors it is measured
-# against and the peer scanners.
-BENCH_PKGS := isal gzip yara ripgrep
+# against and the timer (the peer scanners are above: tests drive them).
+BENCH_PKGS := isal gzip hyperfine
 
 .PHONY: all deps deps-build test unit e2e test-asan demo bench install clean
 
