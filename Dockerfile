@@ -23,7 +23,7 @@ RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
         --no-install-recommends \
         libhyperscan5 libarchive13 libjansson4 libyaml-0-2 libpcre2-8-0 \
-        libzstd1 libcurl4 ca-certificates \
+        libzstd1 libcurl4 libisal2 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /nonexistent \
         --shell /usr/sbin/nologin keysift

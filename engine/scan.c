@@ -451,18 +451,23 @@ static void run_job(ksi_worker *w, ksi_job *job)
     }
 }
 
+/* Runs a job taken off the queue and lets go of it. */
+static void finish_job(ksi_worker *w, ksi_job *job)
+{
+    run_job(w, job);
+    if (job->layer)
+        ksi_layer_release(w->scan, job->layer);
+    ksi_job_free(job);
+    queue_job_done(&w->scan->queue);
+}
+
 static void *worker_main(void *arg)
 {
     ksi_worker *w = arg;
     ksi_job *job;
 
-    while ((job = queue_pop(&w->scan->queue)) != NULL) {
-        run_job(w, job);
-        if (job->layer)
-            ksi_layer_release(w->scan, job->layer);
-        ksi_job_free(job);
-        queue_job_done(&w->scan->queue);
-    }
+    while ((job = queue_pop(&w->scan->queue)) != NULL)
+        finish_job(w, job);
     return NULL;
 }
 
@@ -482,9 +487,7 @@ int ksi_queue_help(ksi_worker *w)
     pthread_mutex_unlock(&q->lock);
     if (!job)
         return 0;
-    run_job(w, job);
-    ksi_job_free(job);
-    queue_job_done(q);
+    finish_job(w, job);
     return 1;
 }
 
