@@ -5,7 +5,7 @@
 #   make deps-build install only what building keysift needs
 #   make test       unit and end-to-end tests, then again under ASan+UBSan
 #   make demo       scan a generated example tree and layer tarball
-#   make bench      throughput and start-up benchmarks (bench/)
+#   make bench      throughput and start-up benchmarks (docs/performance.md)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
 

@@ -334,6 +334,17 @@ int ksi_queue_call(ks_scan *s, void (*call)(ksi_worker *, void *),
     return 0;
 }
 
+/* Counts a job taken off the queue (none when NULL) as running. */
+static void queue_taken(ksi_queue *q, const ksi_job *job)
+{
+    if (!job)
+        return;
+    q->items--;
+    q->bytes -= job->len;
+    q->running++;
+    pthread_cond_broadcast(&q->not_full);
+}
+
 static ksi_job *queue_pop(ksi_queue *q)
 {
     ksi_job *job;
@@ -349,12 +360,7 @@ static ksi_job *queue_pop(ksi_queue *q)
     job = fifo_take(&q->entries);
     if (!job)
         job = fifo_take(&q->inputs);
-    if (job) {
-        q->items--;
-        q->bytes -= job->len;
-        q->running++;
-        pthread_cond_broadcast(&q->not_full);
-    }
+    queue_taken(q, job);
     pthread_mutex_unlock(&q->lock);
     return job;
 }
@@ -478,12 +484,7 @@ int ksi_queue_help(ksi_worker *w)
 
     pthread_mutex_lock(&q->lock);
     job = fifo_take(&q->entries);
-    if (job) {
-        q->items--;
-        q->bytes -= job->len;
-        q->running++;
-        pthread_cond_broadcast(&q->not_full);
-    }
+    queue_taken(q, job);
     pthread_mutex_unlock(&q->lock);
     if (!job)
         return 0;

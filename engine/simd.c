@@ -159,16 +159,19 @@ static void histogram(const unsigned char *p, size_t n, uint32_t *counts)
 /*
  * The vector part of entropy is finding the byte values in use: the
  * scalar path tests 256 counters one by one, these compare 16 or 32 at a
- * time and walk the set bits of the result. Tokens shorter than 256 bytes
- * (nearly every secret) are counted in bytes, so clearing and searching
- * the histogram touches 256 bytes, not a kilobyte.
+ * time into a 256-bit mask whose set bits are then walked. Tokens shorter
+ * than 256 bytes (nearly every secret) are counted in bytes, so clearing
+ * and searching the histogram touches 256 bytes, not a kilobyte.
  */
-__attribute__((target("sse4.2,popcnt")))
-static double entropy_sse42(const unsigned char *p, size_t n)
+typedef void (*used8_fn)(const uint8_t *counts, uint64_t used[4]);
+typedef void (*used32_fn)(const uint32_t *counts, uint64_t used[4]);
+
+static double entropy_vector(const unsigned char *p, size_t n,
+                             used8_fn used8, used32_fn used32)
 {
-    const __m128i zero = _mm_setzero_si128();
-    uint8_t small[256] __attribute__((aligned(16)));
-    uint32_t counts[256] __attribute__((aligned(16)));
+    uint8_t small[256] __attribute__((aligned(32)));
+    uint32_t counts[256] __attribute__((aligned(32)));
+    uint64_t used[4];
     double sum = 0.0;
 
     pthread_once(&clog_once, clog_init);
@@ -176,63 +179,94 @@ static double entropy_sse42(const unsigned char *p, size_t n)
         memset(small, 0, sizeof(small));
         for (size_t i = 0; i < n; i++)
             small[p[i]]++;
-        for (int v = 0; v < 256; v += 16) {
-            __m128i c = _mm_load_si128((const __m128i *)(small + v));
-            unsigned used = ~(unsigned)_mm_movemask_epi8(
-                                _mm_cmpeq_epi8(c, zero)) & 0xffffu;
-
-            for (; used; used &= used - 1)
-                sum += clog_table[small[v + __builtin_ctz(used)]];
-        }
-        return entropy_from_sum(sum, n);
+        used8(small, used);
+    } else {
+        histogram(p, n, counts);
+        used32(counts, used);
     }
-    histogram(p, n, counts);
-    for (int v = 0; v < 256; v += 4) {
-        __m128i c = _mm_load_si128((const __m128i *)(counts + v));
-        unsigned used = ~(unsigned)_mm_movemask_ps(
-                            _mm_castsi128_ps(_mm_cmpeq_epi32(c, zero))) &
-                        0xfu;
+    for (int w = 0; w < 4; w++) {
+        for (uint64_t bits = used[w]; bits; bits &= bits - 1) {
+            int v = w * 64 + __builtin_ctzll(bits);
 
-        for (; used; used &= used - 1)
-            sum += clog2(counts[v + __builtin_ctz(used)]);
+            sum += n < 256 ? clog_table[small[v]] : clog2(counts[v]);
+        }
     }
     return entropy_from_sum(sum, n);
 }
 
-__attribute__((target("avx2,popcnt")))
-static double entropy_avx2(const unsigned char *p, size_t n)
+__attribute__((target("sse4.2")))
+static void used8_sse42(const uint8_t *counts, uint64_t used[4])
+{
+    const __m128i zero = _mm_setzero_si128();
+
+    for (int v = 0; v < 256; v += 16) {
+        __m128i c = _mm_load_si128((const __m128i *)(counts + v));
+        uint64_t m = ~(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(c, zero)) &
+                     0xffffu;
+
+        if (v % 64 == 0)
+            used[v / 64] = 0;
+        used[v / 64] |= m << (v % 64);
+    }
+}
+
+__attribute__((target("sse4.2")))
+static void used32_sse42(const uint32_t *counts, uint64_t used[4])
+{
+    const __m128i zero = _mm_setzero_si128();
+
+    for (int v = 0; v < 256; v += 4) {
+        __m128i c = _mm_load_si128((const __m128i *)(counts + v));
+        uint64_t m = ~(unsigned)_mm_movemask_ps(
+                         _mm_castsi128_ps(_mm_cmpeq_epi32(c, zero))) & 0xfu;
+
+        if (v % 64 == 0)
+            used[v / 64] = 0;
+        used[v / 64] |= m << (v % 64);
+    }
+}
+
+__attribute__((target("avx2")))
+static void used8_avx2(const uint8_t *counts, uint64_t used[4])
 {
     const __m256i zero = _mm256_setzero_si256();
-    uint8_t small[256] __attribute__((aligned(32)));
-    uint32_t counts[256] __attribute__((aligned(32)));
-    double sum = 0.0;
 
-    pthread_once(&clog_once, clog_init);
-    if (n < 256) {
-        memset(small, 0, sizeof(small));
-        for (size_t i = 0; i < n; i++)
-            small[p[i]]++;
-        for (int v = 0; v < 256; v += 32) {
-            __m256i c = _mm256_load_si256((const __m256i *)(small + v));
-            uint32_t used = ~(uint32_t)_mm256_movemask_epi8(
-                                _mm256_cmpeq_epi8(c, zero));
+    for (int v = 0; v < 256; v += 64) {
+        __m256i a = _mm256_load_si256((const __m256i *)(counts + v));
+        __m256i b = _mm256_load_si256((const __m256i *)(counts + v + 32));
+        uint64_t lo = (uint32_t)_mm256_movemask_epi8(
+            _mm256_cmpeq_epi8(a, zero));
+        uint64_t hi = (uint32_t)_mm256_movemask_epi8(
+            _mm256_cmpeq_epi8(b, zero));
 
-            for (; used; used &= used - 1)
-                sum += clog_table[small[v + __builtin_ctz(used)]];
-        }
-        return entropy_from_sum(sum, n);
+        used[v / 64] = ~(lo | hi << 32);
     }
-    histogram(p, n, counts);
+}
+
+__attribute__((target("avx2")))
+static void used32_avx2(const uint32_t *counts, uint64_t used[4])
+{
+    const __m256i zero = _mm256_setzero_si256();
+
     for (int v = 0; v < 256; v += 8) {
         __m256i c = _mm256_load_si256((const __m256i *)(counts + v));
-        unsigned used = ~(unsigned)_mm256_movemask_ps(
-                            _mm256_castsi256_ps(_mm256_cmpeq_epi32(c, zero))) &
-                        0xffu;
+        uint64_t m = ~(unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(
+                         _mm256_cmpeq_epi32(c, zero))) & 0xffu;
 
-        for (; used; used &= used - 1)
-            sum += clog2(counts[v + __builtin_ctz(used)]);
+        if (v % 64 == 0)
+            used[v / 64] = 0;
+        used[v / 64] |= m << (v % 64);
     }
-    return entropy_from_sum(sum, n);
+}
+
+static double entropy_sse42(const unsigned char *p, size_t n)
+{
+    return entropy_vector(p, n, used8_sse42, used32_sse42);
+}
+
+static double entropy_avx2(const unsigned char *p, size_t n)
+{
+    return entropy_vector(p, n, used8_avx2, used32_avx2);
 }
 
 #endif /* KSI_HAVE_X86 */
