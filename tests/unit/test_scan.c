@@ -311,6 +311,62 @@ static void rule_stats_profiled(void **state)
     ks_ruleset_free(rs);
 }
 
+/* Profiling each rule alone times its pattern over every entry. */
+static void rule_stats_each_pattern_alone(void **state)
+{
+    ks_ruleset *rs = unit_ruleset(two_rules);
+    ks_scan_options opts;
+    ks_scan *scan = NULL;
+    ks_rule_stats st;
+
+    (void)state;
+    ks_scan_options_init(&opts);
+    opts.profile_rules = 2;
+    assert_int_equal(ks_scan_new(rs, &opts, &scan), KS_OK);
+    assert_int_equal(ks_scan_buffer(scan, "a", three_tokens,
+                                    strlen(three_tokens)), KS_OK);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(ks_scan_rule_stats(scan, i, &st), KS_OK);
+        assert_true(st.match_ns > 0);
+    }
+    assert_int_equal(ks_scan_rule_stats(scan, 0, &st), KS_OK);
+    assert_int_equal(st.findings, 3);
+    ks_scan_free(scan);
+
+    /* Without it, nothing is timed alone. */
+    opts.profile_rules = 1;
+    assert_int_equal(ks_scan_new(rs, &opts, &scan), KS_OK);
+    assert_int_equal(ks_scan_buffer(scan, "a", three_tokens,
+                                    strlen(three_tokens)), KS_OK);
+    assert_int_equal(ks_scan_rule_stats(scan, 0, &st), KS_OK);
+    assert_int_equal(st.match_ns, 0);
+    ks_scan_free(scan);
+    ks_ruleset_free(rs);
+}
+
+/* The candidate stage alone counts every match end and nothing more. */
+static void count_matches_alone(void **state)
+{
+    ks_ruleset *rs = unit_ruleset(token_rule);
+    ks_ruleset *raw = NULL;
+    uint64_t n = 99;
+
+    (void)state;
+    assert_int_equal(ks_ruleset_count_matches(rs, three_tokens,
+                                              strlen(three_tokens), &n),
+                     KS_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(ks_ruleset_count_matches(rs, "", 0, &n), KS_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(ks_ruleset_count_matches(NULL, "x", 1, &n), KS_ERR_ARG);
+    assert_int_equal(ks_ruleset_count_matches(rs, "x", 1, NULL), KS_ERR_ARG);
+    assert_int_equal(ks_ruleset_new(&raw), KS_OK);
+    assert_int_equal(ks_ruleset_count_matches(raw, "x", 1, &n),
+                     KS_ERR_STATE);
+    ks_ruleset_free(raw);
+    ks_ruleset_free(rs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +380,8 @@ int main(void)
         cmocka_unit_test(rule_set_shared_by_scans),
         cmocka_unit_test(rule_stats_count_per_rule),
         cmocka_unit_test(rule_stats_profiled),
+        cmocka_unit_test(rule_stats_each_pattern_alone),
+        cmocka_unit_test(count_matches_alone),
     };
 
     return cmocka_run_group_tests_name("scan handle", tests, NULL, NULL);
