@@ -671,8 +671,8 @@ static void scan_input(ks_scan *s, const char *input)
         ksi_walk(s, input, input);
         return;
     }
-    /* A regular file is read by a worker, so that several inputs (the
-     * layers of an image, say) are read at once when cores are free. */
+    /* A regular file is read by a worker, so that several inputs (layer
+     * tarballs, say) are read at once when cores are free. */
     if (S_ISREG(sb.st_mode)) {
         ksi_job *job = ksi_job_new(KSI_JOB_INPUT, input, chain, 1, NULL);
 
@@ -689,9 +689,8 @@ static void scan_input(ks_scan *s, const char *input)
                    strerror(errno));
         return;
     }
-    ksi_scan_fd(&s->self, fd, S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size
-                                                  : UINT64_MAX,
-                input, chain, 1, 1);
+    /* A FIFO or a device: read here, its size unknown. */
+    ksi_scan_fd(&s->self, fd, UINT64_MAX, input, chain, 1, 1);
     close(fd);
 }
 
