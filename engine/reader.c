@@ -35,6 +35,28 @@
  */
 #define ARCHIVE_READ_SIZE (4u << 20)
 
+/*
+ * A pre-POSIX tar header has no magic, only a checksum: the sum of its 512
+ * bytes with the checksum field counted as spaces, in octal at offset 148.
+ */
+static int looks_like_old_tar(const unsigned char *p, size_t n)
+{
+    unsigned long want = 0, sum = 0;
+    size_t i = 148;
+
+    if (n < 512 || p[0] == '\0')
+        return 0;
+    while (i < 156 && p[i] == ' ')
+        i++;
+    if (i == 156 || p[i] < '0' || p[i] > '7')
+        return 0;
+    for (; i < 156 && p[i] >= '0' && p[i] <= '7'; i++)
+        want = want * 8 + (unsigned long)(p[i] - '0');
+    for (i = 0; i < 512; i++)
+        sum += i >= 148 && i < 156 ? ' ' : p[i];
+    return sum == want;
+}
+
 static int is_archive(const unsigned char *p, size_t n)
 {
     static const struct {
@@ -58,7 +80,9 @@ static int is_archive(const unsigned char *p, size_t n)
         (memcmp(p + 4, "\x31\x41\x59\x26\x53\x59", 6) == 0 ||
          memcmp(p + 4, "\x17\x72\x45\x38\x50\x90", 6) == 0))
         return 1;
-    return n >= 262 && memcmp(p + 257, "ustar", 5) == 0;
+    if (n >= 262 && memcmp(p + 257, "ustar", 5) == 0)
+        return 1;
+    return looks_like_old_tar(p, n);
 }
 
 /* ---- sources ------------------------------------------------------------ */

@@ -40,6 +40,9 @@ perf_fixtures() {
         > "$dir/corrupt.gz"
     head -c $(( $(stat -c %s "$dir/all.tar.zst") / 2 )) "$dir/all.tar.zst" \
         > "$dir/truncated.tar.zst"
+    # A pre-POSIX tar has no magic, only a header checksum.
+    tar -C "$dir/tree" --format=v7 -cf - d2/file1.txt | gzip -1 \
+        > "$dir/v7.tar.gz"
 }
 
 # Findings as "secret path line column", sorted; archive paths lose
@@ -76,6 +79,13 @@ suite_perf() {
             end_case
         done
     done
+
+    begin "perf: a pre-POSIX tar in gzip is read as a tar"
+    ks scan -f json "$dir/v7.tar.gz"
+    expect_rc 1
+    jq -e '.findings[0].locations[0].chain[-1] == "d2/file1.txt"' "$out" \
+        >/dev/null || want "not located in d2/file1.txt$(stderr_hint)"
+    end_case
 
     begin "perf: corrupt gzip: error names the input and the damage"
     ks scan "$dir/corrupt.gz"
