@@ -181,6 +181,26 @@ static ssize_t source_fill(ksi_source *s, unsigned char *buf, size_t len)
 }
 
 /*
+ * Reads from the underlying source until `cap` bytes or the end. A failure
+ * after some bytes returns those; the failure shows on the next call.
+ */
+static ssize_t raw_fill(ksi_source *s, unsigned char *buf, size_t cap)
+{
+    size_t got = 0;
+
+    while (got < cap) {
+        ssize_t n = source_raw(s, buf + got, cap - got);
+
+        if (n < 0 && got == 0)
+            return -1;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+/*
  * The next bytes of a source for libarchive: where the source already
  * holds them in memory (peeked bytes, a memory source) a pointer to them,
  * else read into `scratch`. Returns bytes, 0 at end, -1 on error.
@@ -205,8 +225,10 @@ static ssize_t source_block(ksi_source *s, unsigned char *scratch,
             ksi_sha256_update(s->hash, *out, (size_t)n);
         return n;
     }
+    /* Filled to the brim: an inflater hands out a few hundred KiB per
+     * call, and entries must rarely straddle two blocks. */
     *out = scratch;
-    return source_raw(s, scratch, cap);
+    return raw_fill(s, scratch, cap);
 }
 
 static ssize_t pull_below(void *ctx, unsigned char *buf, size_t cap)
@@ -588,7 +610,7 @@ static int hand_over(arc *c, const ksi_entry *e, const void *data,
 static int whole_entry(arc *c, const ksi_entry *e, size_t size)
 {
     ksi_worker *w = c->w;
-    const void *block = "";
+    const void *block = NULL;
     unsigned char *data = NULL;
     size_t len = 0;
     la_int64_t off = 0;
@@ -596,17 +618,16 @@ static int whole_entry(arc *c, const ksi_entry *e, size_t size)
     int failed = 0;
 
     if (st == ARCHIVE_EOF) {
-        block = "";
-        len = 0;
-        off = 0;
-    } else if (st != ARCHIVE_OK && st != ARCHIVE_WARN) {
+        /* No data where the header promised some: nothing to scan. */
+        ksi_scan_memory(w, e, (const unsigned char *)"", 0);
+        return 0;
+    }
+    if (st != ARCHIVE_OK && st != ARCHIVE_WARN) {
         arc_failed(c, e);
         return -1;
     }
     if (off != 0 || len != size) {
-        data = st == ARCHIVE_EOF ? ksi_calloc(1, size + 1)
-                                 : gather_entry(c, block, len, off, size,
-                                                &failed);
+        data = gather_entry(c, block, len, off, size, &failed);
         if (!data && failed != 1) {
             ksi_report(w->scan, KS_DIAG_ERROR, KS_ERR_NOMEM, c->rc->input,
                        e->chain, e->chain_len, "out of memory reading "
