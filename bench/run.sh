@@ -56,39 +56,45 @@ tar_det() {     # a reproducible tar of directory $1 (contents) to file $2
         -C "$1" -cf "$2" .
 }
 
-# An OCI image layout from gzip layers: config, manifest, index.
-make_image() {
-    local dir=$1; shift
-    local blobs=$dir/blobs/sha256 layers="" diffs="" sep=""
-    mkdir -p "$blobs"
-    printf '{"imageLayoutVersion":"1.0.0"}' > "$dir/oci-layout"
-    for tarfile in "$@"; do
-        local gz=$tarfile.gz d diff size
-        d=$(sha256sum "$gz" | cut -d' ' -f1)
-        diff=$(sha256sum "$tarfile" | cut -d' ' -f1)
-        size=$(stat -c %s "$gz")
-        cp "$gz" "$blobs/$d"
-        layers+="$sep{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$d\",\"size\":$size}"
-        diffs+="$sep\"sha256:$diff\""
-        sep=,
-    done
-    local cfg="{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Env\":[\"PATH=/usr/bin\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[$diffs]}}"
-    printf '%s' "$cfg" > "$work/config.json"
-    local cd cs
-    cd=$(sha256sum "$work/config.json" | cut -d' ' -f1)
-    cs=$(stat -c %s "$work/config.json")
-    cp "$work/config.json" "$blobs/$cd"
-    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[%s]}' \
-        "$cd" "$cs" "$layers" > "$work/manifest.json"
-    local md ms
-    md=$(sha256sum "$work/manifest.json" | cut -d' ' -f1)
-    ms=$(stat -c %s "$work/manifest.json")
-    cp "$work/manifest.json" "$blobs/$md"
-    printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"bench"}}]}' \
-        "$md" "$ms" > "$dir/index.json"
+# Stores file $1 as a blob of OCI layout $2; prints its descriptor with
+# media type $3.
+put_blob() {
+    local d
+    d=$(sha256sum "$1" | cut -d' ' -f1)
+    cp "$1" "$2/blobs/sha256/$d"
+    jq -cn --arg t "$3" --arg d "sha256:$d" --argjson n "$(stat -c %s "$1")" \
+        '{mediaType: $t, digest: $d, size: $n}'
 }
 
-stamp="mb=$size_mb peer=$peer_mb gen=$(sha256sum "$here/gen_corpus.c" | cut -c1-16) layers=4"
+# An OCI image layout from gzip layers: config, manifest, index.
+make_image() {
+    local dir=$1 oci=application/vnd.oci.image; shift
+    local layers=() diffs=()
+    mkdir -p "$dir/blobs/sha256"
+    printf '{"imageLayoutVersion":"1.0.0"}' > "$dir/oci-layout"
+    for tarfile in "$@"; do
+        layers+=("$(put_blob "$tarfile.gz" "$dir" "$oci.layer.v1.tar+gzip")")
+        diffs+=("\"sha256:$(sha256sum "$tarfile" | cut -d' ' -f1)\"")
+    done
+    jq -cn --argjson diffs "[$(IFS=,; echo "${diffs[*]}")]" \
+        '{architecture: "amd64", os: "linux",
+          config: {Env: ["PATH=/usr/bin"]},
+          rootfs: {type: "layers", diff_ids: $diffs}}' > "$work/config.json"
+    jq -cn --argjson cfg "$(put_blob "$work/config.json" "$dir" \
+                                     "$oci.config.v1+json")" \
+        --argjson layers "[$(IFS=,; echo "${layers[*]}")]" \
+        --arg t "$oci.manifest.v1+json" \
+        '{schemaVersion: 2, mediaType: $t, config: $cfg, layers: $layers}' \
+        > "$work/manifest.json"
+    jq -cn --argjson m "$(put_blob "$work/manifest.json" "$dir" \
+                                   "$oci.manifest.v1+json")" \
+        '{schemaVersion: 2, manifests: [$m + {annotations:
+            {"org.opencontainers.image.ref.name": "bench"}}]}' \
+        > "$dir/index.json"
+}
+
+gen_hash=$(sha256sum "$here/gen_corpus.c" | cut -c1-16)
+stamp="mb=$size_mb peer=$peer_mb gen=$gen_hash layers=4"
 if [ "$(cat "$corpus/stamp" 2>/dev/null)" != "$stamp" ]; then
     echo "bench: generating a ${size_mb} MB corpus in $corpus (kept for" \
          "the next run) ..." >&2
@@ -237,7 +243,8 @@ jq -r '.[] | "  \(.kernel) \(.path): \(.mbps) MB/s"' "$work/simd.json" >&2
 
 # ---- the report ------------------------------------------------------------
 
-jq -s --arg host "$(uname -srm)" --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+jq -s --arg host "$(uname -srm)" --arg cpu "$cpu" \
     --argjson cores "$cores" --argjson runs "$runs" \
     --argjson cold "$cold_ms" --argjson warm "$warm_ms" \
     --argjson yskip "${yara_skipped:-0}" --argjson rskip "${rg_skipped:-0}" \
