@@ -225,12 +225,12 @@ measure "ripgrep -f sample" "$peer_bytes" peer "keysift sample -j$cores" \
 echo "bench: start-up on one small file" >&2
 # hyperfine runs keysift without a shell; a cold run starts from an empty
 # rules cache, so it compiles every pattern.
-startup() {     # prints the mean milliseconds
+startup() {     # prints the median milliseconds
     local out=$work/startup.json
     KEYSIFT_CACHE_DIR=$2 hyperfine -N -i --style none --warmup "$3" \
         --runs "$1" ${4:+--prepare "$4"} --export-json "$out" \
         "$keysift scan -q $corpus/small.txt" >/dev/null 2>&1
-    jq '.results[0].mean * 1000 | . * 10 | round / 10' "$out"
+    jq '.results[0].median * 1000 | . * 10 | round / 10' "$out"
 }
 cold_ms=$(startup 5 "$work/cold" 0 "rm -rf $work/cold")
 warm_ms=$(startup 30 "$KEYSIFT_CACHE_DIR" 3)
