@@ -33,7 +33,8 @@ jq -r '
    (r2($q) | " " * (9 - length) + .) + "  " +
    ($b | . + " " * (20 - length)) +
    (if $r.peak_rss_mib == null then "" else
-      (fmt($r.peak_rss_mib) + " MiB" | " " * (12 - length) + .) end)),
+      (fmt($r.peak_rss_mib) + " MiB" | " " * (12 - length) + .) end)
+   | sub(" +$"; "")),
   "",
   "  start-up on one small file: \(.startup_ms.warm_cache) ms, rules cached;",
   "    \(.startup_ms.cold_cache) ms compiling them (cold cache)",
