@@ -14,15 +14,17 @@ DESTDIR ?=
 BUILD   ?= build
 CC      ?= cc
 
-PKGS     := libhs libarchive jansson yaml-0.1 libpcre2-8 libcurl libisal \
-            libzstd
+PKGS     := libhs libarchive jansson yaml-0.1 libpcre2-8 libisal libzstd
+# libcurl's headers only: the engine loads the library when it first
+# speaks to a registry (engine/registry.c says why).
+LOADED   := libcurl
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla
 OPT      ?= -O2 -g
 SAN      ?=
 CPPFLAGS += -D_DEFAULT_SOURCE -Iengine/include -Iengine -I$(BUILD)/gen
 CFLAGS   += -std=c11 $(OPT) $(WARN) $(SAN) -pthread \
-            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+            $(shell pkg-config --cflags $(PKGS) $(LOADED) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl -lm -pthread
 LDFLAGS  += $(SAN)
 
 ENGINE_SRC := $(wildcard engine/*.c)

@@ -584,8 +584,11 @@ static void read_layer(ks_scan *s, const char *source_file,
     blob_job *job;
     char key[64];
 
-    if (!l || l->have || !l->claimed || atomic_load(&l->pending))
+    /* Workers finish layers while this runs: only `started`, which no
+     * worker touches, says whether a layer is taken care of. */
+    if (!l || !l->claimed || l->started)
         return;
+    l->started = 1;
     if (s->opts.cache_dir) {
         cache_key(s, key, sizeof(key));
         if (ksi_cache_get(s->opts.cache_dir, key, l, s->rules)) {

@@ -19,6 +19,7 @@
 #include "validate.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -362,12 +363,74 @@ struct ksi_remote {
     pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
 };
 
+/*
+ * libcurl is loaded when the first registry is opened, not when keysift
+ * starts: it brings some thirty libraries of its own, whose loading would
+ * cost every scan about ten milliseconds, and most scans never speak HTTP.
+ */
+static struct curl_api {
+    CURLcode (*global_init)(long flags);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *h, CURLoption opt, ...);
+    CURLcode (*easy_perform)(CURL *h);
+    CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
+    void (*easy_cleanup)(CURL *h);
+    const char *(*easy_strerror)(CURLcode code);
+    char *(*easy_escape)(CURL *h, const char *s, int len);
+    void (*free)(void *p);
+    struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+    void (*slist_free_all)(struct curl_slist *l);
+    CURLSH *(*share_init)(void);
+    CURLSHcode (*share_setopt)(CURLSH *sh, CURLSHoption opt, ...);
+    CURLSHcode (*share_cleanup)(CURLSH *sh);
+} api;
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_ready = CURLE_FAILED_INIT;
+static char curl_why[256];
+
+/* Binds one symbol; returns 0, or -1 having noted which is missing. */
+static int bind_symbol(void *lib, const char *name, void *slot)
+{
+    void *sym = dlsym(lib, name);
+
+    if (!sym) {
+        snprintf(curl_why, sizeof(curl_why), "libcurl lacks %s", name);
+        return -1;
+    }
+    memcpy(slot, &sym, sizeof(sym));
+    return 0;
+}
 
 static void curl_start(void)
 {
-    curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT);
+    void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+
+    if (!lib) {
+        snprintf(curl_why, sizeof(curl_why), "cannot load libcurl "
+                 "(install the libcurl4 package): %s", dlerror());
+        return;
+    }
+    if (bind_symbol(lib, "curl_global_init", &api.global_init) ||
+        bind_symbol(lib, "curl_easy_init", &api.easy_init) ||
+        bind_symbol(lib, "curl_easy_setopt", &api.easy_setopt) ||
+        bind_symbol(lib, "curl_easy_perform", &api.easy_perform) ||
+        bind_symbol(lib, "curl_easy_getinfo", &api.easy_getinfo) ||
+        bind_symbol(lib, "curl_easy_cleanup", &api.easy_cleanup) ||
+        bind_symbol(lib, "curl_easy_strerror", &api.easy_strerror) ||
+        bind_symbol(lib, "curl_easy_escape", &api.easy_escape) ||
+        bind_symbol(lib, "curl_free", &api.free) ||
+        bind_symbol(lib, "curl_slist_append", &api.slist_append) ||
+        bind_symbol(lib, "curl_slist_free_all", &api.slist_free_all) ||
+        bind_symbol(lib, "curl_share_init", &api.share_init) ||
+        bind_symbol(lib, "curl_share_setopt", &api.share_setopt) ||
+        bind_symbol(lib, "curl_share_cleanup", &api.share_cleanup))
+        return;
+    /* The library stays loaded for the life of the process. */
+    curl_ready = api.global_init(CURL_GLOBAL_DEFAULT);
+    if (curl_ready != CURLE_OK)
+        snprintf(curl_why, sizeof(curl_why), "libcurl failed to start: %s",
+                 api.easy_strerror(curl_ready));
 }
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access a,
@@ -420,8 +483,7 @@ ksi_remote *ksi_remote_new(const char *host, const ksi_remote_opts *opts,
 
     pthread_once(&curl_once, curl_start);
     if (curl_ready != CURLE_OK) {
-        snprintf(why, cap, "HTTP is unavailable: %s",
-                 curl_easy_strerror(curl_ready));
+        snprintf(why, cap, "HTTP is unavailable: %s", curl_why);
         return NULL;
     }
     r = ksi_calloc(1, sizeof(*r));
@@ -438,15 +500,15 @@ ksi_remote *ksi_remote_new(const char *host, const ksi_remote_opts *opts,
     pthread_mutex_init(&r->lock, NULL);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&r->share_lock[i], NULL);
-    r->share = curl_share_init();
+    r->share = api.share_init();
     if (r->share) {
-        curl_share_setopt(r->share, CURLSHOPT_LOCKFUNC, share_lock);
-        curl_share_setopt(r->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-        curl_share_setopt(r->share, CURLSHOPT_USERDATA, r);
-        curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-        curl_share_setopt(r->share, CURLSHOPT_SHARE,
+        api.share_setopt(r->share, CURLSHOPT_LOCKFUNC, share_lock);
+        api.share_setopt(r->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+        api.share_setopt(r->share, CURLSHOPT_USERDATA, r);
+        api.share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+        api.share_setopt(r->share, CURLSHOPT_SHARE,
                           CURL_LOCK_DATA_SSL_SESSION);
-        curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+        api.share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
     }
     return r;
 
@@ -465,7 +527,7 @@ void ksi_remote_free(ksi_remote *r)
     if (!r)
         return;
     if (r->share)
-        curl_share_cleanup(r->share);
+        api.share_cleanup(r->share);
     for (size_t i = 0; i < r->n_tokens; i++) {
         ksi_free(r->tokens[i].scope);
         ksi_free(r->tokens[i].value);
@@ -611,22 +673,22 @@ static const char accept_manifests[] =
 /* A handle with the settings every request shares. */
 static CURL *new_handle(ksi_remote *r, const char *url)
 {
-    CURL *h = curl_easy_init();
+    CURL *h = api.easy_init();
 
     if (!h)
         return NULL;
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, STALL_SECONDS);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "keysift/" KS_VERSION);
+    api.easy_setopt(h, CURLOPT_URL, url);
+    api.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    api.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    api.easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+    api.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    api.easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    api.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT);
+    api.easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    api.easy_setopt(h, CURLOPT_LOW_SPEED_TIME, STALL_SECONDS);
+    api.easy_setopt(h, CURLOPT_USERAGENT, "keysift/" KS_VERSION);
     if (r->share)
-        curl_easy_setopt(h, CURLOPT_SHARE, r->share);
+        api.easy_setopt(h, CURLOPT_SHARE, r->share);
     return h;
 }
 
@@ -684,7 +746,7 @@ static int challenge_param(const char *ch, const char *key, char *out,
 static int append_param(char *url, size_t cap, const char *key,
                         const char *value, CURL *h)
 {
-    char *esc = curl_easy_escape(h, value, 0);
+    char *esc = api.easy_escape(h, value, 0);
     size_t used = strlen(url);
     int n;
 
@@ -693,7 +755,7 @@ static int append_param(char *url, size_t cap, const char *key,
     n = snprintf(url + used, cap - used, "%s%s=%s", strchr(url, '?') ? "&"
                                                                      : "?",
                  key, esc);
-    curl_free(esc);
+    api.free(esc);
     return n > 0 && (size_t)n < cap - used ? 0 : -1;
 }
 
@@ -744,20 +806,20 @@ static ksi_remote_err authenticate(ksi_remote *r, const char *challenge,
     }
     if (r->basic) {
         snprintf(value, sizeof(value), "Authorization: Basic %s", r->basic);
-        hdr = curl_slist_append(hdr, value);
+        hdr = api.slist_append(hdr, value);
     }
     resp.limit = MAX_TOKEN_REPLY;
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
-    if (curl_easy_perform(h) != CURLE_OK) {
+    api.easy_setopt(h, CURLOPT_URL, url);
+    api.easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    api.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    api.easy_setopt(h, CURLOPT_WRITEDATA, &resp);
+    if (api.easy_perform(h) != CURLE_OK) {
         snprintf(why, cap, "%s: its token service cannot be reached",
                  r->host);
         err = KSI_REMOTE_FAILED;
         goto out;
     }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
+    api.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
     if (resp.status == 401 || resp.status == 403) {
         snprintf(why, cap, "%s refused the credentials%s", r->host,
                  r->basic ? "" : " (none were given: log in with docker "
@@ -782,8 +844,8 @@ out:
     memset(value, 0, sizeof(value));
     json_decref(doc);
     ksi_free(resp.body);
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(h);
+    api.slist_free_all(hdr);
+    api.easy_cleanup(h);
     return err;
 }
 
@@ -840,21 +902,21 @@ static ksi_remote_err fetch(ksi_remote *r, const char *path,
             return KSI_REMOTE_NOMEM;
         }
         if (manifests)
-            hdr = curl_slist_append(hdr, accept_manifests);
+            hdr = api.slist_append(hdr, accept_manifests);
         if (auth)
-            hdr = curl_slist_append(hdr, auth);
+            hdr = api.slist_append(hdr, auth);
         ksi_free(resp->body);
         memset(resp, 0, sizeof(*resp));
         resp->limit = limit;
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
-        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
-        cc = curl_easy_perform(h);
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-        curl_easy_cleanup(h);
-        curl_slist_free_all(hdr);
+        api.easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+        api.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        api.easy_setopt(h, CURLOPT_WRITEDATA, resp);
+        api.easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        api.easy_setopt(h, CURLOPT_HEADERDATA, resp);
+        cc = api.easy_perform(h);
+        api.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+        api.easy_cleanup(h);
+        api.slist_free_all(hdr);
         if (auth)
             memset(auth, 0, strlen(auth));
         ksi_free(auth);
@@ -868,7 +930,7 @@ static ksi_remote_err fetch(ksi_remote *r, const char *path,
                                          cc == CURLE_PEER_FAILED_VERIFICATION);
 
             snprintf(why, cap, "cannot reach %s: %s%s", r->host,
-                     curl_easy_strerror(cc),
+                     api.easy_strerror(cc),
                      cc == CURLE_SSL_CONNECT_ERROR
                          ? " (a plain-HTTP registry needs --insecure)"
                          : "");
@@ -1059,7 +1121,7 @@ static size_t on_stream(char *data, size_t size, size_t n, void *user)
     /* A server that ignores the range sends the whole blob again. */
     if (st->first_write) {
         st->first_write = 0;
-        curl_easy_getinfo(st->h, CURLINFO_RESPONSE_CODE, &status);
+        api.easy_getinfo(st->h, CURLINFO_RESPONSE_CODE, &status);
         st->skip = status == 200 ? st->resumed_at : 0;
     }
     if (st->skip) {
@@ -1100,31 +1162,31 @@ static CURLcode stream_once(ksi_remote_stream *st, const char *url,
         return CURLE_OUT_OF_MEMORY;
     }
     if (auth)
-        hdr = curl_slist_append(hdr, auth);
+        hdr = api.slist_append(hdr, auth);
     st->h = h;
     st->resumed_at = st->delivered;
     st->first_write = 1;
     if (st->delivered) {
         snprintf(range, sizeof(range), "%llu-",
                  (unsigned long long)st->delivered);
-        curl_easy_setopt(h, CURLOPT_RANGE, range);
+        api.easy_setopt(h, CURLOPT_RANGE, range);
     }
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_stream);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, st);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &head);
+    api.easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    api.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_stream);
+    api.easy_setopt(h, CURLOPT_WRITEDATA, st);
+    api.easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    api.easy_setopt(h, CURLOPT_HEADERDATA, &head);
     /* Only a successful response's body is the blob. */
-    curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
-    cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    api.easy_setopt(h, CURLOPT_FAILONERROR, 1L);
+    cc = api.easy_perform(h);
+    api.easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     st->h = NULL;
     if (*status == 401 && head.challenge[0] &&
         authenticate(st->r, head.challenge, scope, st->why,
                      sizeof(st->why)) == KSI_REMOTE_OK)
         *status = -401;
-    curl_easy_cleanup(h);
-    curl_slist_free_all(hdr);
+    api.easy_cleanup(h);
+    api.slist_free_all(hdr);
     if (auth)
         memset(auth, 0, strlen(auth));
     ksi_free(auth);
@@ -1164,7 +1226,7 @@ static void *stream_main(void *arg)
         snprintf(st->why, sizeof(st->why), "%s: blob %s broke off after "
                  "%llu bytes: %s", st->r->host, st->digest,
                  (unsigned long long)st->delivered,
-                 status >= 400 ? "server error" : curl_easy_strerror(cc));
+                 status >= 400 ? "server error" : api.easy_strerror(cc));
         /* Progress earns the transfer a fresh set of attempts. */
         attempt = st->delivered > before ? 1 : attempt + 1;
         if (attempt < MAX_ATTEMPTS)

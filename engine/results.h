@@ -49,6 +49,8 @@ typedef struct ksi_layer {
     char **opaque;          /* "dir/" emptied by ".wh..wh..opq" */
     size_t n_opaque, cap_opaque;
     int claimed;            /* this run reads it, or has its results */
+    int started;            /* its reading began (set and read only by
+                             * the thread that lists the images) */
     int have;               /* its results are complete */
     int mismatch;           /* bytes did not match the digest */
     int cached;             /* results came from the cache */

@@ -527,14 +527,23 @@ static int pool_in_use(ksi_chunk_pool *pool)
 
 void ksi_chunk_pool_close(ksi_chunk_pool *pool, ksi_worker *w)
 {
+    /*
+     * The last reference is dropped under the lock (ksi_chunk_unref), so
+     * once the lock shows none left, no thread will touch the pool again
+     * and it can be freed.
+     */
+    pthread_mutex_lock(&pool->lock);
     while (pool_in_use(pool)) {
-        if (ksi_queue_help(w))
-            continue;
-        pthread_mutex_lock(&pool->lock);
-        if (pool_in_use(pool))
-            pthread_cond_wait(&pool->released, &pool->lock);
         pthread_mutex_unlock(&pool->lock);
+        if (!ksi_queue_help(w)) {
+            pthread_mutex_lock(&pool->lock);
+            if (pool_in_use(pool))
+                pthread_cond_wait(&pool->released, &pool->lock);
+            pthread_mutex_unlock(&pool->lock);
+        }
+        pthread_mutex_lock(&pool->lock);
     }
+    pthread_mutex_unlock(&pool->lock);
     for (size_t i = 0; i < pool->count; i++)
         ksi_free(pool->chunks[i].data);
     ksi_free(pool->chunks);
@@ -564,12 +573,17 @@ void ksi_chunk_ref(ksi_chunk *c)
 
 void ksi_chunk_unref(ksi_chunk *c)
 {
-    if (atomic_fetch_sub(&c->refs, 1) == 1) {
-        /* Under the lock, so a closing reader cannot miss the wake-up. */
-        pthread_mutex_lock(&c->pool->lock);
-        pthread_cond_broadcast(&c->pool->released);
-        pthread_mutex_unlock(&c->pool->lock);
-    }
+    /* The chunk, and so its pool, lives while this reference does. */
+    ksi_chunk_pool *pool = c->pool;
+
+    /*
+     * Under the lock, so that a closing reader neither misses the wake-up
+     * nor frees the pool while this thread still uses it.
+     */
+    pthread_mutex_lock(&pool->lock);
+    if (atomic_fetch_sub(&c->refs, 1) == 1)
+        pthread_cond_broadcast(&pool->released);
+    pthread_mutex_unlock(&pool->lock);
 }
 
 static unsigned thread_count(const ks_scan_options *o)

@@ -278,6 +278,8 @@ slurm_dockerfile() {
         esac
         grep -qx "$pkg" <<<"$wanted" || missing+=" $lib ($pkg)"
     done
+    # libcurl is loaded when a registry is first used, not linked.
+    grep -qx libcurl4 <<<"$wanted" || missing+=" libcurl.so.4 (libcurl4)"
     [ -z "$missing" ] || want "not installed by the run-time stage:$missing"
     grep -q '^USER 10001' "$DOCKERFILE" || want "the image does not drop root"
     end_case
