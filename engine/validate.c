@@ -510,6 +510,9 @@ static const char *const doc_examples[] = {
     "AAAAAAAAAAAAAAAAAAAAAMLheAAAAAAA0%2BuSeid%2BULvsea4JtiGRiSDSJSI%3DEUifiRB"
     "kKG5E2XzMDjRfl76ZC9Ub0wnz4XsNiRVBChTYbJcE3F",
     "FLWPUBK_TEST-32193bba8dab84e3d9c4525c85ea7a12-X",
+    /* OAuth's RFCs (5849, 6749): the sample tokens every OAuth library
+     * carries in its docstrings and tests. */
+    "ad180jjd733klru7", "2YotnFZFEjr1zCsicMWpAA", "tGzv3JOkF0XG5Qx2TlKWIA",
     /* The sample token of the JWT introduction most tutorials copy. */
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFt"
     "ZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36"
@@ -586,6 +589,89 @@ static int is_uuid(const unsigned char *s, size_t len)
     return 1;
 }
 
+/*
+ * Names that a generic rule's value holds only when it is itself a name:
+ * `password = "challengePassword"`, `secret: _EllipticCurvePrivateKey`.
+ */
+static const char *const credential_words[] = {
+    "password", "passwd", "secret", "token", "apikey", "api_key",
+    "privatekey", "private_key", "credential", NULL,
+};
+
+/* A path or a link without credentials, not a secret. */
+static int is_path_or_url(const unsigned char *s, size_t len)
+{
+    static const char *const starts[] = { "/", "./", "../", "~/", NULL };
+
+    for (const char *const *p = starts; *p; p++) {
+        size_t pl = strlen(*p);
+
+        if (len > pl && memcmp(s, *p, pl) == 0)
+            return 1;
+    }
+    for (size_t i = 0; i + 3 <= len; i++) {
+        if (memcmp(s + i, "://", 3) == 0)
+            return !memchr(s + i, '@', len - i);
+    }
+    return 0;
+}
+
+/*
+ * Share of the value made of word-like letter runs: four or more letters
+ * of one case, or a capital followed by three or more lower-case letters,
+ * split where camelCase turns. Identifiers, constants and prose
+ * (`CURLOPTTYPE_STRINGPOINT+5`, `ScreenSave_Data`, `nobody@nowhere.com`)
+ * are mostly words; random tokens change case every few characters, so
+ * in a 16-character base62 token such runs cover a tenth or so.
+ */
+static double word_share(const unsigned char *s, size_t len)
+{
+    size_t covered = 0;
+    size_t i = 0;
+
+    while (i < len) {
+        size_t start = i;
+
+        if (isupper(s[i])) {
+            size_t j = i + 1;
+
+            while (j < len && isupper(s[j]))
+                j++;
+            /* "HTTPServer": the last capital starts the next word. */
+            if (j < len && islower(s[j]) && j - i > 1)
+                j--;
+            if (j - i == 1)
+                while (j < len && islower(s[j]))
+                    j++;
+            i = j;
+        } else if (islower(s[i])) {
+            while (i < len && islower(s[i]))
+                i++;
+        } else {
+            i++;
+            continue;
+        }
+        if (i - start >= 4)
+            covered += i - start;
+    }
+    return len ? (double)covered / (double)len : 0.0;
+}
+
+/* Noise for rules that know only the name a value is assigned to. */
+static int is_generic_noise(const unsigned char *s, size_t len)
+{
+    if (all_hex(s, len) && (len == 32 || len == 40 || len == 64 ||
+                            len == 128))
+        return 1;
+    if (is_uuid(s, len) || is_path_or_url(s, len))
+        return 1;
+    for (const char *const *w = credential_words; *w; w++) {
+        if (contains_ci(s, len, *w))
+            return 1;
+    }
+    return word_share(s, len) >= 0.6;
+}
+
 int ksi_is_noise(const unsigned char *s, size_t len, int generic)
 {
     for (const char *const *e = doc_examples; *e; e++) {
@@ -602,10 +688,5 @@ int ksi_is_noise(const unsigned char *s, size_t len, int generic)
         if (contains_ci(s, len, *w))
             return 1;
     }
-    if (!generic)
-        return 0;
-    if (all_hex(s, len) && (len == 32 || len == 40 || len == 64 ||
-                            len == 128))
-        return 1;
-    return is_uuid(s, len);
+    return generic && is_generic_noise(s, len);
 }

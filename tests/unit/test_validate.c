@@ -266,6 +266,32 @@ static void noise_for_generic_rules(void **state)
     assert_false(noise("q8Vr2mK5xZ7pL1wN", 1));
 }
 
+/*
+ * Values that are names, paths, links or words are noise to generic rules
+ * only; real passwords with a word in them still count.
+ */
+static void generic_values_that_are_names(void **state)
+{
+    static const char *const names[] = {
+        "challengePassword", "_EllipticCurvePrivateKey", "CurTokenString",
+        "/run/secrets/db2", "./conf/app.key", "https://pypi.org/simple/x2",
+        "CURLOPTTYPE_STRINGPOINT+176", "ScreenSave_Data", "nobody@nowhere.com",
+        "Root%20CA%20Certificates", NULL,
+    };
+    static const char *const secrets[] = {
+        "Summer2024!x", "q8Vr2mK5xZ7pL1wN", "https://ci:Zq81xv@h.io/",
+        "UTF8xQ3k", "Tr0ub4dor&3", NULL,
+    };
+
+    (void)state;
+    for (const char *const *n = names; *n; n++) {
+        assert_true(noise(*n, 1));
+        assert_false(noise(*n, 0));
+    }
+    for (const char *const *s = secrets; *s; s++)
+        assert_false(noise(*s, 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +310,7 @@ int main(void)
         cmocka_unit_test(base64_and_hex),
         cmocka_unit_test(noise_for_every_rule),
         cmocka_unit_test(noise_for_generic_rules),
+        cmocka_unit_test(generic_values_that_are_names),
     };
 
     return cmocka_run_group_tests_name("validators and noise filters", tests,
