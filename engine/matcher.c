@@ -310,7 +310,8 @@ static ks_status confirm_cluster(ksi_matcher *m, const view *v,
             break;
         s = ov[0];
         e = ov[1];
-        if (e >= first) {
+        if (e >= first && !(r->info.generic && ov[1] - ov[0] >= 5 &&
+                            ksi_is_benign_name(v->data, ov[0]))) {
             if (rc > 1 && ov[2] != PCRE2_UNSET) {
                 s = ov[2];
                 e = ov[3];

@@ -547,16 +547,56 @@ static int contains_ci(const unsigned char *s, size_t len, const char *word)
  * mark a made-up value; in a random 40-character token the chance is about
  * one in 10^11.
  */
+static int follows(const unsigned char *s, size_t i, size_t back)
+{
+    return i >= back && isalnum(s[i]) &&
+           tolower(s[i]) == tolower(s[i - back]) + 1;
+}
+
 static int has_sequence(const unsigned char *s, size_t len)
 {
     size_t run = 1;
 
     for (size_t i = 1; i < len; i++) {
-        run = s[i] == s[i - 1] + 1 && isalnum(s[i]) ? run + 1 : 1;
+        run = follows(s, i, 1) ? run + 1 : 1;
         if (run >= 8)
             return 1;
     }
     return 0;
+}
+
+/*
+ * Share of characters that come one after the character before them, or
+ * the one before that, in any case: made-up values such as
+ * `abcd1234defg5678`, `a1b2c3d4567890ab` or `AB1C2defGHijkLMNo3` are
+ * mostly such steps; in a random base62 token one character in twenty is.
+ */
+static double sequence_share(const unsigned char *s, size_t len)
+{
+    size_t steps = 0;
+
+    for (size_t i = 1; i < len; i++)
+        steps += follows(s, i, 1) || follows(s, i, 2);
+    return len ? (double)steps / (double)len : 0.0;
+}
+
+/* Bytes no hand-written secret holds: controls, DEL and non-ASCII, the
+ * sign of a match inside binary data. */
+static int has_binary(const unsigned char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < 0x20 || s[i] >= 0x7f)
+            return 1;
+    }
+    return 0;
+}
+
+/* Base64 of a JSON object ("eyJ" is `{"`) with no JWT dots: a pagination
+ * cursor or a state blob, not a credential (JWTs have a rule of their
+ * own). */
+static int is_encoded_json(const unsigned char *s, size_t len)
+{
+    return len > 3 && memcmp(s, "eyJ", 3) == 0 && !memchr(s, '.', len);
 }
 
 static int is_template(const unsigned char *s, size_t len)
@@ -665,11 +705,37 @@ static int is_generic_noise(const unsigned char *s, size_t len)
         return 1;
     if (is_uuid(s, len) || is_path_or_url(s, len))
         return 1;
+    if (has_binary(s, len) || is_encoded_json(s, len))
+        return 1;
+    if (sequence_share(s, len) >= 0.5)
+        return 1;
     for (const char *const *w = credential_words; *w; w++) {
         if (contains_ci(s, len, *w))
             return 1;
     }
     return word_share(s, len) >= 0.6;
+}
+
+int ksi_is_benign_name(const unsigned char *data, size_t at)
+{
+    static const char *const words[] = {
+        "next", "page", "continuation", "pagination", "cursor", "marker",
+        "change", "sync", "idempotency", "clienttoken", "client_token",
+        "csrf", "xsrf", NULL,
+    };
+    size_t from = at;
+
+    while (from > 0 && at - from < 64 &&
+           (isalnum(data[from - 1]) || data[from - 1] == '_' ||
+            data[from - 1] == '-'))
+        from--;
+    /* Take in the keyword too (every match holds five bytes past its
+     * start), so that "ClientToken" is told from "client_secret". */
+    for (const char *const *w = words; *w; w++) {
+        if (contains_ci(data + from, at - from + 5, *w))
+            return 1;
+    }
+    return 0;
 }
 
 int ksi_is_noise(const unsigned char *s, size_t len, int generic)

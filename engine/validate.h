@@ -36,4 +36,14 @@ uint32_t ksi_crc32(const unsigned char *data, size_t len);
  */
 int ksi_is_noise(const unsigned char *s, size_t len, int generic);
 
+/*
+ * For generic rules: returns nonzero if the name a value is assigned to,
+ * read back from `at` (the start of the rule's match, where its keyword
+ * begins) to at most 64 bytes of identifier before it in data[0..at),
+ * names a value that is not a credential: a pagination cursor
+ * (NextToken, nextPageToken, ContinuationToken), an idempotency or
+ * change token, a CSRF token.
+ */
+int ksi_is_benign_name(const unsigned char *data, size_t at);
+
 #endif

@@ -276,7 +276,8 @@ static void generic_values_that_are_names(void **state)
         "challengePassword", "_EllipticCurvePrivateKey", "CurTokenString",
         "/run/secrets/db2", "./conf/app.key", "https://pypi.org/simple/x2",
         "CURLOPTTYPE_STRINGPOINT+176", "ScreenSave_Data", "nobody@nowhere.com",
-        "Root%20CA%20Certificates", NULL,
+        "Root%20CA%20Certificates", "abcd1234defg5678", "a1b2c3d4567890ab",
+        "eyJOZXh0VG9rZW4iOiBudWxsfQ==", ":p0*\x85\xc9\xbc\xf3g\xe6", NULL,
     };
     static const char *const secrets[] = {
         "Summer2024!x", "q8Vr2mK5xZ7pL1wN", "https://ci:Zq81xv@h.io/",
@@ -290,6 +291,32 @@ static void generic_values_that_are_names(void **state)
     }
     for (const char *const *s = secrets; *s; s++)
         assert_false(noise(*s, 1));
+    /* Eight ascending in any case is made up for every rule. */
+    assert_true(noise("AB1C2defGHijkLMNo3PqQRstUvwx", 0));
+}
+
+static int benign(const char *assignment)
+{
+    const char *keyword = strstr(assignment, "Token");
+
+    if (!keyword)
+        keyword = strstr(assignment, "secret");
+    assert_non_null(keyword);
+    return ksi_is_benign_name((const unsigned char *)assignment,
+                              (size_t)(keyword - assignment));
+}
+
+/* Cursors and one-time tokens are named for what they are. */
+static void names_of_values_that_are_not_credentials(void **state)
+{
+    (void)state;
+    assert_true(benign("\"NextToken\": \"x\""));
+    assert_true(benign("nextPageToken: x"));
+    assert_true(benign("  ContinuationToken=x"));
+    assert_true(benign("ClientToken: x"));
+    assert_false(benign("client_secret = x"));
+    assert_false(benign("AuthToken: x"));
+    assert_false(benign("Token: x"));
 }
 
 int main(void)
@@ -311,6 +338,7 @@ int main(void)
         cmocka_unit_test(noise_for_every_rule),
         cmocka_unit_test(noise_for_generic_rules),
         cmocka_unit_test(generic_values_that_are_names),
+        cmocka_unit_test(names_of_values_that_are_not_credentials),
     };
 
     return cmocka_run_group_tests_name("validators and noise filters", tests,
