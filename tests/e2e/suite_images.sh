@@ -132,6 +132,7 @@ suite_images() {
 
     images_oci "$img"
     images_docker_archive "$img"
+    images_by_other_tools "$img"
     images_registry "$img"
     images_legacy "$img"
     images_references "$img"
@@ -192,6 +193,60 @@ images_docker_archive() {
             "$out" >/dev/null || want "image not named $ref"
         end_case
     done
+}
+
+# The same findings as the OCI layout, for an archive at $out.
+same_as_oci() {
+    [ "$(img_essence "$out")" = "$(img_essence "$tmp/img-oci.json")" ] ||
+        want "findings differ from the OCI layout's: $(diff \
+            <(img_essence "$tmp/img-oci.json") <(img_essence "$out") |
+            grep '^[<>]' | head -n 2 | tr '\n' ' ')"
+}
+
+# The image as other tools write it: skopeo's oci-archive and
+# docker-archive (layers recompressed with gzip, since Docker's format has
+# no zstd), and the archive `docker save` writes since Docker 25: an OCI
+# layout and a manifest.json in one tar, layers named blobs/sha256/HEX.
+images_by_other_tools() {
+    local img=$1 gz=$tmp/skopeo-gz manifest
+
+    begin "skopeo oci-archive, skopeo docker-archive, Docker 25 save: same findings"
+    if ! command -v skopeo >/dev/null; then
+        skip_case "skopeo is not installed (make deps installs it)"
+        return
+    fi
+    if ! skopeo --insecure-policy copy -q "oci:$img/oci:demo:1.0" \
+            "oci-archive:$tmp/skopeo-oci.tar:demo:1.0" 2>"$err" ||
+        ! skopeo --insecure-policy copy -q --dest-compress \
+            --dest-compress-format gzip "oci:$img/oci:demo:1.0" \
+            "oci:$gz:demo:1.0" 2>"$err" ||
+        ! skopeo --insecure-policy copy -q "oci:$gz:demo:1.0" \
+            "docker-archive:$tmp/skopeo-docker.tar:demo:1.0" 2>"$err"; then
+        want "skopeo failed: $(tail -n 1 "$err")"
+        end_case
+        return
+    fi
+    manifest=$(jq -r '.manifests[0].digest | sub(":"; "/")' "$gz/index.json")
+    jq -c '[{Config: ("blobs/" + (.config.digest | sub(":"; "/"))),
+             RepoTags: ["demo:1.0"],
+             Layers: [.layers[].digest | "blobs/" + sub(":"; "/")]}]' \
+        "$gz/blobs/$manifest" >"$gz/manifest.json"
+    tar -C "$gz" -cf "$tmp/docker25.tar" oci-layout index.json manifest.json \
+        blobs
+
+    ks scan -f json --show-secrets "$tmp/skopeo-oci.tar"
+    expect_rc 1
+    same_as_oci
+    ks scan -f json --show-secrets "$tmp/skopeo-docker.tar"
+    expect_rc 1
+    same_as_oci
+    ks scan -f json --show-secrets "$tmp/docker25.tar"
+    expect_rc 1
+    same_as_oci
+    jq -e '[.findings[].locations[] | select(.layer_index == 1)
+            | select(.deleted)] | length == 2' "$out" >/dev/null ||
+        want "the Docker 25 archive lost the deleted files"
+    end_case
 }
 
 images_registry() {
