@@ -105,6 +105,7 @@ suite_registry() {
 
     registry_by_reference
     registry_whole
+    registry_storage
     registry_basic_auth
     registry_faults
     registry_killed
@@ -152,6 +153,28 @@ registry_whole() {
     expect_rc 0
     [ "$(jq -r 'select(.type == "config") | .used_by[].image' "$out" |
         sort -u)" = "$want_refs" ] || want "plan does not list every image"
+    end_case
+}
+
+# The storage the registry server itself wrote (as a backup of it holds
+# it: _layers, _uploads, revisions and tag index links included), read
+# from disk, gives what the registry serves.
+registry_storage() {
+    local ref=registry-store:$tmp/reg/data/team/demo:1.0
+
+    begin "registry store written by the registry server: its images, the layout's findings"
+    ks scan -f json --show-secrets "$ref"
+    expect_rc 1
+    [ "$(reg_essence "$out")" = "$(reg_essence "$tmp/reg-oci.json")" ] ||
+        want "findings differ: $(diff <(reg_essence "$tmp/reg-oci.json") \
+            <(reg_essence "$out") | grep '^[<>]' | head -n 2 | tr '\n' ' ')"
+    ks scan -f json "$tmp/reg/data"
+    expect_rc 1
+    [ "$(jq -r '[.findings[].locations[].image] | unique[]' "$out")" = \
+        "$(printf 'registry-store:%s/%s\n' "$tmp/reg/data" other/app:2 \
+            "$tmp/reg/data" team/demo:1.0 "$tmp/reg/data" team/demo:latest)" ] ||
+        want "images $(jq -c '[.findings[].locations[].image] | unique' \
+            "$out")"
     end_case
 }
 
@@ -227,11 +250,11 @@ registry_killed() {
         want "the flaky front did not start"
     flaky=${REG_PIDS[-1]}
     disown "$flaky"
-    timeout -k 5 120 "$KEYSIFT" scan --insecure -f json --show-secrets \
+    timeout -k 5 "$(slow 120)" "$KEYSIFT" scan --insecure -f json --show-secrets \
         "docker://127.0.0.1:$port/team/demo:1.0" "$tmp/img/bad-digest" \
         >"$out" 2>"$err" &
     pid=$!
-    for _ in $(seq 300); do
+    for _ in $(seq "$(slow 300)"); do
         grep -q 'cut=stall' "$log" 2>/dev/null && break
         sleep 0.1
     done
