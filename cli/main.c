@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,10 +205,24 @@ static int cmd_help(int argc, char **argv)
     return 0;
 }
 
+/*
+ * libarchive turns archive member names into the locale's character set.
+ * A program starts in the C locale, where a UTF-8 name (a zip's, a pax
+ * header's) cannot be turned into ASCII: every such member would be a
+ * warning. Reports are UTF-8 whatever the user's locale, so names are read
+ * as UTF-8; where no UTF-8 locale exists the C locale stays.
+ */
+static void read_names_as_utf8(void)
+{
+    if (!setlocale(LC_CTYPE, "C.UTF-8"))
+        setlocale(LC_CTYPE, "C.utf8");
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : NULL;
 
+    read_names_as_utf8();
     if (!cmd) {
         fputs(usage_text, stderr);
         return 2;
