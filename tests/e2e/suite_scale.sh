@@ -173,7 +173,7 @@ scale_cache() {
     "$KEYSIFT" scan -q -j1 --cache "$cache" -o "$tmp/killed.json" \
         "$st/store" 2>/dev/null &
     pid=$!
-    for _ in $(seq 2000); do
+    for _ in $(seq "$(slow 2000)"); do
         [ "$(cache_entries "$cache")" -ge 1 ] && break
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.005

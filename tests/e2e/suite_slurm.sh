@@ -149,7 +149,7 @@ slurm_cluster_job() {
     if [ -z "$jobid" ]; then
         want "sbatch refused the job array"
     else
-        (cd "$d" && PATH=$path WORK=$work timeout 300 sbatch --wait \
+        (cd "$d" && PATH=$path WORK=$work timeout "$(slow 300)" sbatch --wait \
             --dependency=afterok:"$jobid" merge.sbatch >/dev/null)
         rc_merge=$?
         [ "$rc_merge" -eq 0 ] || want "merge job exit $rc_merge:" \
@@ -265,7 +265,7 @@ slurm_dockerfile() {
     begin "Dockerfile: its run-time stage installs every library keysift links"
     wanted=$(awk '/^FROM debian:bookworm-slim/ { run = 1 } run' \
         "$DOCKERFILE" | tr -s ' \\\n' '\n')
-    for lib in $(readelf -d "$KEYSIFT" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
+    for lib in $(readelf -d "$KEYSIFT_BIN" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
         case $lib in
         lib*san.so.*) continue ;;   # a sanitizer build's own runtime
         esac
