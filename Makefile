@@ -3,7 +3,9 @@
 #   make            optimised build in build/
 #   make deps       install the Debian packages the build and tests need
 #   make deps-build install only what building keysift needs
-#   make test       unit and end-to-end tests, then again under ASan+UBSan
+#   make test       unit and end-to-end tests, then again under ASan+UBSan,
+#                   then a short fuzzing pass (make fuzz-smoke)
+#   make fuzz       the fuzz targets, FUZZ_TIME seconds each (tests/fuzz/)
 #   make demo       scan a generated example tree and layer tarball
 #   make bench      throughput and start-up benchmarks (docs/performance.md)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -47,7 +49,7 @@ BUILD_PKGS := gcc make pkg-config libhyperscan-dev libarchive-dev \
 DEB_PKGS := $(BUILD_PKGS) libcmocka-dev jq time zstd libarchive-tools \
             util-linux slurmctld slurmd slurm-client munge python3-yaml \
             docker-registry skopeo apache2-utils git python3-jsonschema \
-            yara ripgrep
+            yara ripgrep clang libclang-rt-14-dev
 # What `make bench` runs beside keysift: the decompressors it is measured
 # against and the timer (the peer scanners are above: tests drive them).
 BENCH_PKGS := isal gzip hyperfine
@@ -128,6 +130,7 @@ test: deps
 	    echo "clang build: clean"; fi
 	$(MAKE) --no-print-directory unit e2e E2E_BIG=1
 	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory fuzz-smoke
 
 test-asan:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -170,3 +173,5 @@ install: $(BIN)
 
 clean:
 	rm -rf build
+
+include tests/fuzz/fuzz.mk
