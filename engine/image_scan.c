@@ -25,6 +25,7 @@
 #include "image_scan.h"
 
 #include "alloc.h"
+#include "budget.h"
 #include "image.h"
 #include "input_limits.h"
 #include "registry.h"
@@ -494,6 +495,7 @@ static void read_remote_blob(ksi_worker *w, ksi_layer *l,
     ksi_sha256_init(&hash);
     src.hash = &hash;
     src.counter = &s->stored_bytes;
+    src.budget = w->budget;
     ksi_read_source(w, &src, UINT64_MAX, &rc);
     ksi_source_drain(&src);
     if (ksi_remote_close_blob(st, why, sizeof(why)) != KSI_REMOTE_OK) {
@@ -547,6 +549,7 @@ static void read_blob(ksi_worker *w, ksi_layer *l, const char *source_file,
     ksi_sha256_init(&hash);
     src.hash = &hash;
     src.counter = &s->stored_bytes;
+    src.budget = w->budget;
     ksi_read_source(w, &src, UINT64_MAX, &rc);
     ksi_source_drain(&src);
     if (fd >= 0)
@@ -567,8 +570,16 @@ typedef struct blob_job {
 static void run_blob(ksi_worker *w, void *arg)
 {
     const blob_job *b = arg;
+    const char *chain[1] = { b->layer->digest };
+    ksi_budget *outer;
 
-    read_blob(w, b->layer, b->source_file, b->img, b->ref, b->index);
+    /* A layer is a unit of its own: its limits are counted apart. */
+    if (ksi_unit_begin(w, &outer, b->img->reference, chain, 1) == 0) {
+        read_blob(w, b->layer, b->source_file, b->img, b->ref, b->index);
+        ksi_unit_end(w, outer);
+    } else {
+        ksi_layer_failed(b->layer);
+    }
     ksi_layer_release(w->scan, b->layer);
 }
 

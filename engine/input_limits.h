@@ -110,4 +110,59 @@
 /* Default depth of archives opened inside inputs. */
 #define KSI_DEFAULT_MAX_DEPTH 3u
 
+/*
+ * The limits below are counted per *unit*: a file named as an input, a
+ * file found in a directory, standard input, or one image layer. Each has
+ * a field in ks_scan_options and a flag on `keysift scan`; 0 there means
+ * no limit. Reaching one is a KS_WARN_LIMIT warning on the unit naming the
+ * flag that raises it, and the rest of the unit is not read.
+ */
+
+/*
+ * Bytes unpacked from one unit: the contents of the entries its archives
+ * and compressed streams hold, at every nesting level (--max-bytes). Big
+ * real layers unpack to a few GiB and the largest seen in the wild to
+ * tens; 64 GiB leaves room for them while bounding a bomb's cost to about
+ * a minute of scanning.
+ */
+#define KSI_DEFAULT_MAX_UNPACKED (64ull << 30)
+
+/*
+ * Bytes unpacked in a whole run (--max-total-bytes). None by default: the
+ * caller chose the inputs, and a registry backup unpacks to terabytes.
+ */
+#define KSI_DEFAULT_MAX_TOTAL_UNPACKED 0ull
+
+/*
+ * Unpacked bytes per byte read from the unit (--max-ratio), checked once
+ * KSI_RATIO_FLOOR bytes are unpacked. Real files compress 2 to 20 times,
+ * repetitive logs and JSON rarely past 100. Deflate cannot pass 1032:1,
+ * and gzip members of 1 MiB of zeros reach 998:1, so a limit of 1000
+ * would let the plainest gzip bomb through; 500 stops every deflate bomb
+ * while leaving five times the headroom of the most redundant real text.
+ * zstd, xz and bzip2 reach far higher ratios on runs of one byte: the
+ * limit bounds their cost by the size of what the attacker ships.
+ */
+#define KSI_DEFAULT_MAX_RATIO 500u
+
+/*
+ * The ratio is judged only past this many unpacked bytes, so that a small
+ * file of zeros (a sparse image, a preallocated database) is never cut,
+ * and reads ahead of the decompressor do not skew the count.
+ */
+#define KSI_RATIO_FLOOR (64ull << 20)
+
+/*
+ * Entries (headers) read from one archive, at any level (--max-entries).
+ * A large layer holds a few hundred thousand files; a million bounds the
+ * time spent on an archive of empty entries.
+ */
+#define KSI_DEFAULT_MAX_ENTRIES 1000000u
+
+/*
+ * Wall-clock seconds one unit may take (--max-time). A 64 GiB layer
+ * scans in well under this on one core; past it something is spinning.
+ */
+#define KSI_DEFAULT_MAX_SECONDS 3600u
+
 #endif

@@ -13,6 +13,7 @@
 #include "scan.h"
 
 #include "alloc.h"
+#include "budget.h"
 #include "image_scan.h"
 #include "inflate.h"
 #include "input_limits.h"
@@ -147,6 +148,8 @@ static ssize_t source_raw(ksi_source *s, unsigned char *buf, size_t cap)
         ksi_sha256_update(s->hash, buf, (size_t)n);
     if (n > 0 && s->counter)
         atomic_fetch_add(s->counter, (uint_fast64_t)n);
+    if (n > 0 && s->budget)
+        atomic_fetch_add(&s->budget->raw, (uint_fast64_t)n);
     return n;
 }
 
@@ -294,6 +297,22 @@ static int may_open(const ksi_worker *w, unsigned depth)
     return depth + 1 <= max;
 }
 
+/*
+ * An archive nested past max_depth is scanned as the bytes it is; that is
+ * told once per unit, on the first one met.
+ */
+static void too_deep(ksi_worker *w, const ksi_entry *e)
+{
+    /* Results still depend on max_depth alone, which the results cache
+     * keys on: unlike the other limits, this leaves the layer cacheable. */
+    if (w->budget && atomic_exchange(&w->budget->deep_told, 1))
+        return;
+    ksi_report(w->scan, KS_DIAG_WARNING, KS_WARN_LIMIT, e->input, e->chain,
+               e->chain_len, "limit reached: an archive nested more than %u "
+               "deep (--max-depth) is scanned as bytes, not opened",
+               w->scan->opts.max_depth);
+}
+
 /* ---- plain bytes -------------------------------------------------------- */
 
 static void match_memory(ksi_worker *w, const ksi_entry *e,
@@ -302,6 +321,8 @@ static void match_memory(ksi_worker *w, const ksi_entry *e,
     ksi_sink sink;
     ks_status st;
 
+    if (ksi_budget_take(w, e, len) < 0)
+        return;
     ksi_scan_sink(w->scan, &sink);
     if (len <= UINT32_MAX) {
         st = ksi_match_block(w->matcher, e, data, len, &sink);
@@ -333,8 +354,12 @@ void ksi_scan_memory(ksi_worker *w, const ksi_entry *e,
     ksi_read_ctx rc;
     ksi_source src;
 
-    if (!is_archive(data, len < PEEK_SIZE ? len : PEEK_SIZE) ||
-        !may_open(w, e->depth)) {
+    if (!is_archive(data, len < PEEK_SIZE ? len : PEEK_SIZE)) {
+        match_memory(w, e, data, len);
+        return;
+    }
+    if (!may_open(w, e->depth)) {
+        too_deep(w, e);
         match_memory(w, e, data, len);
         return;
     }
@@ -357,6 +382,8 @@ static void stream_plain(ksi_worker *w, const ksi_entry *e, ksi_source *src,
     size_t room;
     ks_status st;
 
+    if (ksi_budget_take(w, e, npeek) < 0)
+        return;
     ksi_scan_sink(w->scan, &sink);
     st = ksi_stream_open(w->matcher, e, &sink);
     w->streaming++;
@@ -371,12 +398,13 @@ static void stream_plain(ksi_worker *w, const ksi_entry *e, ksi_source *src,
         ksi_stream_space(w->matcher, &space, &room);
         n = source_fill(src, space, room);
         if (n < 0) {
-            ksi_report(w->scan, KS_DIAG_ERROR, KS_ERR_IO, e->input, e->chain,
-                       e->chain_len, "%s after %llu bytes", src->error,
-                       (unsigned long long)total);
+            if (!ksi_budget_spent(w))
+                ksi_report(w->scan, KS_DIAG_ERROR, KS_ERR_IO, e->input,
+                           e->chain, e->chain_len, "%s after %llu bytes",
+                           src->error, (unsigned long long)total);
             break;
         }
-        if (n == 0)
+        if (n == 0 || ksi_budget_take(w, e, (uint64_t)n) < 0)
             break;
         total += (uint64_t)n;
         st = ksi_stream_commit(w->matcher, (size_t)n);
@@ -447,7 +475,17 @@ typedef struct arc {
     ksi_chunk *cur;             /* the chunk libarchive reads from */
     int raw;                    /* a compressed stream, not an archive */
     size_t entries;             /* headers read */
+    int cut_path_told;          /* a too-long entry path was reported */
 } arc;
+
+/* The archive itself, as an entry: for what is reported on all of it. */
+static ksi_entry arc_whole(const arc *c)
+{
+    const ksi_read_ctx *rc = c->rc;
+
+    return (ksi_entry){ rc->input, rc->chain, rc->chain_len, rc->flags,
+                        rc->depth, rc->layer, NULL };
+}
 
 /*
  * libarchive is done with the previous block once it asks for the next.
@@ -460,12 +498,19 @@ typedef struct arc {
 static la_ssize_t arc_read(struct archive *a, void *ctx, const void **out)
 {
     arc *c = ctx;
+    ksi_entry whole = arc_whole(c);
     unsigned char *buf;
     ssize_t n;
 
     if (c->cur)
         ksi_chunk_unref(c->cur);
     c->cur = NULL;
+    /* libarchive may read far between two headers (skipping an entry's
+     * data), so the unit's limits are checked here too. */
+    if (ksi_budget_check(c->w, &whole) < 0) {
+        archive_set_error(a, EINTR, "a limit was reached");
+        return -1;
+    }
     if (c->have_pool) {
         c->cur = ksi_chunk_get(&c->pool);
         if (!c->cur && !c->w->streaming && ksi_queue_help(c->w))
@@ -491,6 +536,9 @@ static void arc_failed(arc *c, const ksi_entry *e)
 {
     const char *why = archive_error_string(c->a);
 
+    /* Stopped by a limit, which said so itself. */
+    if (ksi_budget_spent(c->w))
+        return;
     /* A failed read can surface in a later call that has cleared the
      * error it set; the source still knows what went wrong. */
     if (!why && c->src->error[0])
@@ -596,6 +644,7 @@ static int hand_over(arc *c, const ksi_entry *e, const void *data,
         ksi_job_free(job);
         return -1;
     }
+    job->budget = ksi_budget_ref(c->w->budget);
     job->len = size;
     ksi_queue_push_entry(c->w->scan, job);
     return 0;
@@ -670,6 +719,8 @@ static int streamed_entry(arc *c, const ksi_entry *e)
         if (inner.error[0])
             arc_failed(c, e);
     } else {
+        if (is_archive(peek, (size_t)n))
+            too_deep(c->w, e);
         stream_plain(c->w, e, &inner, peek, (size_t)n);
     }
     return inner.error[0] ? -1 : 0;
@@ -683,20 +734,44 @@ static const char *base_of(const char *path)
     return slash ? slash + 1 : path;
 }
 
+/* A path longer than max_path is cut; the first in an archive is told. */
+static void cut_path(arc *c, const char *name)
+{
+    ksi_entry whole = arc_whole(c);
+
+    if (c->cut_path_told)
+        return;
+    c->cut_path_told = 1;
+    if (whole.layer)
+        ksi_layer_failed(whole.layer);
+    ksi_report(c->w->scan, KS_DIAG_WARNING, KS_WARN_LIMIT, whole.input,
+               whole.chain, whole.chain_len, "limit reached: an entry path "
+               "of %zu bytes (--max-path %u); it and any others as long "
+               "are named by their first %u bytes", strlen(name),
+               c->w->scan->opts.max_path, c->w->scan->opts.max_path);
+}
+
 /* Handles one archive entry. Returns -1 when the archive is unreadable. */
 static int one_entry(arc *c, struct archive_entry *ae)
 {
     const ksi_read_ctx *rc = c->rc;
     const char *name = archive_entry_pathname(ae);
     const char *chain[KSI_MAX_CHAIN];
-    char inner[KSI_MAX_PATH];
-    size_t n = 0;
+    char inner[KSI_MAX_PATH + 1];
+    size_t n = 0, keep;
     ksi_entry e;
 
     if (archive_entry_filetype(ae) != AE_IFREG ||
         archive_entry_hardlink(ae) != NULL)
         return 0;
-    snprintf(inner, sizeof(inner), "%s", name ? name : "(unnamed)");
+    if (!name)
+        name = "(unnamed)";
+    keep = strlen(name);
+    if (keep > c->w->scan->opts.max_path) {
+        keep = c->w->scan->opts.max_path;
+        cut_path(c, name);
+    }
+    snprintf(inner, sizeof(inner), "%.*s", (int)keep, name);
     if (rc->layer && rc->depth == 0 && strncmp(base_of(inner), ".wh.", 4) == 0)
         return ksi_layer_whiteout(c->w->scan, rc->layer, inner);
     if (rc->chain_len + 1 > KSI_MAX_CHAIN)
@@ -733,6 +808,18 @@ static struct archive *open_archive(arc *c)
     return a;
 }
 
+static void too_many_entries(const arc *c)
+{
+    ksi_entry whole = arc_whole(c);
+
+    if (whole.layer)
+        ksi_layer_failed(whole.layer);
+    ksi_report(c->w->scan, KS_DIAG_WARNING, KS_WARN_LIMIT, whole.input,
+               whole.chain, whole.chain_len, "limit reached: more than %u "
+               "entries in this archive (--max-entries); the rest of it is "
+               "not scanned", c->w->scan->opts.max_entries);
+}
+
 /*
  * Reads an archive from `src`. Returns 0, or -1 when not even a first
  * entry could be read (the caller may then scan the bytes as they are).
@@ -765,7 +852,8 @@ static int scan_archive(ksi_worker *w, ksi_source *src,
     for (;;) {
         int st = archive_read_next_header(c.a, &ae);
 
-        if (st == ARCHIVE_EOF || ksi_stopped(w->scan))
+        if (st == ARCHIVE_EOF || ksi_stopped(w->scan) ||
+            ksi_budget_check(w, &whole) < 0)
             break;
         if (st == ARCHIVE_WARN) {
             ksi_report(w->scan, KS_DIAG_WARNING, KS_ERR_ARCHIVE, rc->input,
@@ -779,7 +867,11 @@ static int scan_archive(ksi_worker *w, ksi_source *src,
             arc_failed(&c, &whole);
             break;
         }
-        c.entries++;
+        if (++c.entries > w->scan->opts.max_entries &&
+            w->scan->opts.max_entries) {
+            too_many_entries(&c);
+            break;
+        }
         c.raw = archive_format(c.a) == ARCHIVE_FORMAT_RAW;
         if (one_entry(&c, ae) < 0)
             break;
@@ -826,9 +918,10 @@ static int scan_compressed(ksi_worker *w, ksi_source *src,
     if (n < 0 && from_memory && ksi_inflater_out_bytes(dec.inflater) == 0) {
         rc_out = -1;    /* the caller scans the bytes as they are */
     } else if (n < 0) {
-        ksi_report(w->scan, problem_level(rc), KS_ERR_ARCHIVE, rc->input,
-                   rc->chain, rc->chain_len,
-                   "archive is corrupt or truncated: %s", dec.error);
+        if (!ksi_budget_spent(w))
+            ksi_report(w->scan, problem_level(rc), KS_ERR_ARCHIVE,
+                       rc->input, rc->chain, rc->chain_len,
+                       "archive is corrupt or truncated: %s", dec.error);
     } else if (is_archive(peek, (size_t)n)) {
         dec.pending = peek;
         dec.n_pending = (size_t)n;
@@ -852,8 +945,9 @@ int ksi_read_source(ksi_worker *w, ksi_source *src, uint64_t size,
     ssize_t n = source_fill(src, peek, sizeof(peek));
 
     if (n < 0) {
-        ksi_report(w->scan, problem_level(rc), KS_ERR_IO, rc->input,
-                   rc->chain, rc->chain_len, "%s", src->error);
+        if (!ksi_budget_spent(w))
+            ksi_report(w->scan, problem_level(rc), KS_ERR_IO, rc->input,
+                       rc->chain, rc->chain_len, "%s", src->error);
         return 0;
     }
     src->pending = peek;
@@ -864,6 +958,8 @@ int ksi_read_source(ksi_worker *w, ksi_source *src, uint64_t size,
     if (is_archive(peek, (size_t)n) && may_open(w, rc->depth))
         return scan_archive(w, src, rc, src->fd < 0 && !src->outer &&
                                         !src->inflater);
+    if (codec != KSI_CODEC_NONE || is_archive(peek, (size_t)n))
+        too_deep(w, &e);
     src->n_pending = 0;
     scan_plain(w, &e, src, size, peek, (size_t)n);
     return 0;
@@ -873,10 +969,15 @@ void ksi_scan_fd(ksi_worker *w, int fd, uint64_t size, const char *input,
                  const char *const *chain, size_t chain_len, int parallel)
 {
     ksi_read_ctx rc = { input, chain, chain_len, 0, 0, NULL, parallel };
+    ksi_budget *outer;
     ksi_source src;
 
+    if (ksi_unit_begin(w, &outer, input, chain, chain_len))
+        return;
     ksi_source_fd(&src, fd);
+    src.budget = w->budget;
     ksi_read_source(w, &src, size, &rc);
+    ksi_unit_end(w, outer);
 }
 
 void ksi_scan_file(ksi_worker *w, const char *input,

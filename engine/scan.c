@@ -5,6 +5,7 @@
 #include "scan.h"
 
 #include "alloc.h"
+#include "budget.h"
 #include "image_scan.h"
 #include "input_limits.h"
 #include "rule_profile.h"
@@ -23,6 +24,12 @@ void ks_scan_options_init(ks_scan_options *opts)
 {
     memset(opts, 0, sizeof(*opts));
     opts->block_max = KSI_DEFAULT_BLOCK_MAX;
+    opts->max_unpacked = KSI_DEFAULT_MAX_UNPACKED;
+    opts->max_total_unpacked = KSI_DEFAULT_MAX_TOTAL_UNPACKED;
+    opts->max_ratio = KSI_DEFAULT_MAX_RATIO;
+    opts->max_entries = KSI_DEFAULT_MAX_ENTRIES;
+    opts->max_seconds = KSI_DEFAULT_MAX_SECONDS;
+    opts->max_path = KSI_MAX_PATH;
 }
 
 /* ---- callbacks ---------------------------------------------------------- */
@@ -171,6 +178,7 @@ void ksi_job_free(ksi_job *job)
         ksi_chunk_unref(job->chunk);
     if (job->arg_free)
         job->arg_free(job->arg);
+    ksi_budget_unref(job->budget);
     ksi_free(job);
 }
 
@@ -457,10 +465,18 @@ static void run_job(ksi_worker *w, ksi_job *job)
     }
 }
 
-/* Runs a job taken off the queue and lets go of it. */
+/*
+ * Runs a job taken off the queue and lets go of it. A reader may run one
+ * while it is in the middle of a unit of its own, so the unit's budget is
+ * put back afterwards.
+ */
 static void finish_job(ksi_worker *w, ksi_job *job)
 {
+    ksi_budget *own = w->budget;
+
+    w->budget = job->budget;
     run_job(w, job);
+    w->budget = own;
     if (job->layer)
         ksi_layer_release(w->scan, job->layer);
     ksi_job_free(job);
@@ -629,6 +645,11 @@ ks_status ks_scan_new(const ks_ruleset *rules, const ks_scan_options *opts,
         s->opts.block_max = UINT32_MAX;
     if (s->opts.max_depth == 0)
         s->opts.max_depth = KSI_DEFAULT_MAX_DEPTH;
+    /* A location names the input, a layer and one path per level. */
+    if (s->opts.max_depth > KSI_MAX_CHAIN - 2)
+        s->opts.max_depth = KSI_MAX_CHAIN - 2;
+    if (s->opts.max_path == 0 || s->opts.max_path > KSI_MAX_PATH)
+        s->opts.max_path = KSI_MAX_PATH;
     if (s->opts.profile_rules >= 2 &&
         !(s->rule_dbs = ksi_rule_dbs_new(rules))) {
         ksi_free(s->rule_stats);
@@ -759,6 +780,7 @@ ks_status ks_scan_run(ks_scan *s, const char *const *inputs, size_t n)
         return why;
     }
 
+    atomic_store(&s->unpacked, 0);
     if (s->opts.on_record)
         ksi_records_begin(s, inputs, n);
     ksi_ticker_start(s);

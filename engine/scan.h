@@ -30,6 +30,7 @@ typedef enum ksi_job_kind {
 
 struct ksi_worker;
 struct ksi_chunk;
+struct ksi_budget;
 
 typedef struct ksi_job {
     struct ksi_job *next;
@@ -47,6 +48,7 @@ typedef struct ksi_job {
     void (*call)(struct ksi_worker *w, void *arg);  /* KSI_JOB_CALL */
     void *arg;              /* owned, freed with arg_free */
     void (*arg_free)(void *arg);
+    struct ksi_budget *budget;  /* a reference: the unit's limits */
 } ksi_job;
 
 /* A FIFO of jobs. */
@@ -87,6 +89,7 @@ typedef struct ksi_worker {
     size_t cap;
     int buf_busy;               /* buf holds bytes being scanned */
     int streaming;              /* the matcher is inside a stream */
+    struct ksi_budget *budget;  /* limits of the unit being worked on */
     pthread_t thread;
 } ksi_worker;
 
@@ -143,6 +146,7 @@ typedef struct ksi_source {
     size_t mem_pos;
     ksi_sha256 *hash;
     atomic_uint_fast64_t *counter;  /* when set, counts the bytes read */
+    struct ksi_budget *budget;      /* when set, counts them against it */
     const unsigned char *pending;   /* peeked bytes given back first */
     size_t n_pending;
     char error[256];                /* why the last read failed */
@@ -209,6 +213,7 @@ struct ks_scan {
     atomic_uint_fast64_t layers_cached, layers_total, layers_done;
     atomic_uint_fast64_t units_other_shard, stored_bytes, stored_total;
     atomic_uint_fast64_t layer_findings;
+    atomic_uint_fast64_t unpacked;  /* against max_total_unpacked */
 };
 
 /* Queues a job; blocks while the queue is full. Takes ownership. */

@@ -384,7 +384,7 @@ typedef struct ks_scan_options {
     /*
      * Entries up to this many bytes are read whole and scanned in one
      * pass; larger ones are streamed in chunks so memory stays bounded.
-     * 0 means the default (see KS_DEFAULT_BLOCK_MAX in the docs).
+     * 0 means the default, 8 MiB; more than 4 GiB - 1 is taken as that.
      */
     size_t block_max;
     /*
@@ -400,6 +400,34 @@ typedef struct ks_scan_options {
      * is itself an archive is level 1.
      */
     unsigned max_depth;
+    /*
+     * Limits on hostile input, counted per unit: a file named as an
+     * input, a file found in a directory, standard input, or one image
+     * layer. ks_scan_options_init() sets the defaults given here; 0 means
+     * no limit. Reaching one is a KS_WARN_LIMIT warning on the unit that
+     * names the limit, and the rest of that unit is not read (what was
+     * found in it so far is still reported); the scan goes on with the
+     * other units. A layer cut short is not stored in the results cache.
+     *
+     * max_unpacked: bytes of entry contents taken out of one unit's
+     *   archives and compressed streams, at every level (64 GiB).
+     * max_total_unpacked: the same summed over the whole run (no limit).
+     * max_ratio: unpacked bytes per byte read from the unit's file or
+     *   blob, judged once 64 MiB are unpacked: a decompression bomb
+     *   stops early (500).
+     * max_entries: entries read from one archive; past it the rest of
+     *   that archive is not read (1000000).
+     * max_seconds: wall-clock time for one unit (3600).
+     * max_path: longest entry path, in bytes, kept for a location; a
+     *   longer one is cut, with a warning, and the entry still scanned.
+     *   At most, and by default, 4096; 0 means 4096.
+     */
+    uint64_t max_unpacked;
+    uint64_t max_total_unpacked;
+    unsigned max_ratio;
+    unsigned max_entries;
+    unsigned max_seconds;
+    unsigned max_path;
     /* For image inputs: only this platform ("os/arch[/variant]"); NULL
      * means every platform. */
     const char *platform;
