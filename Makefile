@@ -49,12 +49,13 @@ BUILD_PKGS := gcc make pkg-config libhyperscan-dev libarchive-dev \
 DEB_PKGS := $(BUILD_PKGS) libcmocka-dev jq time zstd libarchive-tools \
             util-linux slurmctld slurmd slurm-client munge python3-yaml \
             docker-registry skopeo apache2-utils git python3-jsonschema \
-            yara ripgrep clang libclang-rt-14-dev
+            yara ripgrep valgrind clang libclang-rt-14-dev
 # What `make bench` runs beside keysift: the decompressors it is measured
 # against and the timer (the peer scanners are above: tests drive them).
 BENCH_PKGS := isal gzip hyperfine
 
-.PHONY: all deps deps-build test unit e2e test-asan demo bench install clean
+.PHONY: all deps deps-build test unit e2e test-asan test-valgrind demo bench \
+        install clean
 
 all: $(BIN)
 
@@ -110,11 +111,13 @@ deps deps-build:
 	        --no-install-recommends $$missing >/dev/null; \
 	fi
 
-# Every test binary runs even when an earlier one fails.
+# Every test binary runs even when an earlier one fails; UNIT_WRAP is a
+# command put in front of each (test-valgrind's memcheck).
+UNIT_WRAP ?=
 unit: $(UNIT_BIN)
 	@failed=0; for t in $(UNIT_BIN); do \
-	    echo "== $$t"; KEYSIFT_RULES_DIR=patterns $$t || failed=1; done; \
-	    exit $$failed
+	    echo "== $$t"; KEYSIFT_RULES_DIR=patterns $(UNIT_WRAP) $$t || \
+	    failed=1; done; exit $$failed
 
 # E2E_BIG=1 adds the 2 GiB bounded-memory cases (about 10 s).
 E2E_BIG ?= 0
@@ -138,6 +141,22 @@ test-asan:
 	$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer \
 	         -fno-sanitize-recover=all" unit e2e
+
+# Valgrind's memcheck over the whole suite, in a build at -O1 without
+# sanitizers: every unit test binary runs under it, and so does every
+# keysift run of the end-to-end suite (tests/e2e/run.sh's KEYSIFT_WRAP),
+# except where docs/architecture.md's Testing section says otherwise. An
+# error or a definite or indirect leak makes a run exit 99, a status
+# keysift never uses; tests/valgrind.supp says what is suppressed and why.
+# Time limits are ten times the usual; the 2 GiB stream cases read 64 MiB.
+VALGRIND := valgrind --tool=memcheck --leak-check=full \
+            --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
+            --smc-check=all-non-file --num-callers=20 \
+            --suppressions=$(CURDIR)/tests/valgrind.supp
+test-valgrind:
+	KEYSIFT_WRAP="$(VALGRIND)" KS_SLOWDOWN=10 E2E_BIG_BYTES=67108864 \
+	$(MAKE) --no-print-directory BUILD=build/valgrind OPT="-O1 -g" \
+	    UNIT_WRAP="$(VALGRIND) -q" E2E_BIG=1 unit e2e
 
 demo: deps
 	$(MAKE) --no-print-directory $(BIN) $(FIXGEN)
