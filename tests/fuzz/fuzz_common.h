@@ -48,8 +48,9 @@ typedef struct ksf_counts {
 /* Options for a one-worker scan whose callbacks count into *counts. */
 void ksf_options(ks_scan_options *opts, ksf_counts *counts);
 
-/* A directory of this process's own under $TMPDIR (or /tmp), made on first
- * use and removed, with everything in it, when the process exits. */
+/* A directory of this process's own under $TMPDIR (else /dev/shm, else
+ * /tmp), made on first use and removed, with everything in it, when the
+ * process exits. */
 const char *ksf_scratch(void);
 
 /* Removes a file or a tree, never following symbolic links. */
