@@ -41,7 +41,7 @@ static ssize_t pull(void *ctx, unsigned char *buf, size_t cap)
 static size_t gzip_bytes(const void *in, size_t len, unsigned char *out,
                          size_t cap)
 {
-    struct isal_zstream z;
+    struct isal_zstream z = { 0 };
 
     isal_deflate_stateless_init(&z);
     z.gzip_flag = IGZIP_GZIP;
