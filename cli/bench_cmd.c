@@ -234,9 +234,7 @@ static int on_finding(const ks_finding *f, void *user)
 static int on_diag(const ks_diag *d, void *user)
 {
     (void)user;
-    fprintf(stderr, "keysift: %s: %s: %s\n",
-            d->level == KS_DIAG_ERROR ? "error" : "warning", d->where,
-            d->message);
+    put_diag(stderr, d);
     return 0;
 }
 

@@ -136,6 +136,13 @@ void set_registry_options(ks_scan_options *opts, const char *auth_file,
 /* "K/N" with 0 <= K < N <= 65536. Returns 0, or -1 if malformed. */
 int parse_shard_arg(const char *arg, unsigned *k, unsigned *n);
 
+/*
+ * limit_args.c: sets the limit that option --NAME names (max-bytes,
+ * max-total-bytes, max-ratio, max-entries, max-time, max-path, block-max)
+ * in *o from its argument. Returns 0, or -1 having said what is wrong.
+ */
+int limit_arg(ks_scan_options *o, const char *name, const char *arg);
+
 /* report.c */
 int report_add(report *r, const ks_finding *f);
 int report_add_diag(report *r, const ks_diag *d);
@@ -185,6 +192,13 @@ struct json_t *report_json_bytes(const char *s, size_t len);
 
 /* Writes bytes with control and non-ASCII bytes escaped (\n, \xNN). */
 void put_escaped(FILE *out, const char *s, size_t len);
+/*
+ * Writes a diagnostic as one line, "keysift: error|warning: WHERE:
+ * MESSAGE". The names in them come from inputs and may hold newlines or
+ * terminal escapes: well-formed printable UTF-8 is written as it is,
+ * every other byte escaped as put_escaped() does.
+ */
+void put_diag(FILE *out, const ks_diag *d);
 /* The redacted form of a secret: at most 4 bytes, then "******". */
 size_t redact_keep(size_t len);
 

@@ -85,7 +85,7 @@ static void warn(diff_reader *rd, const char *where, const char *message)
     report_add_diag(rd->rep, &d);
     rd->rep->cli_warnings++;
     if (rd->level >= LEVEL_NORMAL)
-        fprintf(stderr, "keysift: warning: %s: %s\n", where, message);
+        put_diag(stderr, &d);
 }
 
 /* Scans what was gathered for the current file and starts afresh. */

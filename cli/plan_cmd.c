@@ -216,9 +216,7 @@ static void free_uses(use_list *list)
 static int on_diag(const ks_diag *d, void *user)
 {
     (void)user;
-    fprintf(stderr, "keysift: %s: %s: %s\n",
-            d->level == KS_DIAG_ERROR ? "error" : "warning", d->where,
-            d->message);
+    put_diag(stderr, d);
     return 0;
 }
 

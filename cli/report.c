@@ -389,6 +389,59 @@ void put_escaped(FILE *out, const char *s, size_t len)
     }
 }
 
+/*
+ * Bytes of the UTF-8 character starting s[0..n) when it is well formed
+ * and printable (C1 controls, U+0080 to U+009F, are not), else 0.
+ */
+static size_t printable_utf8(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+    uint32_t cp;
+
+    if (len == 0 || s[0] > 0xf4 || len > n)
+        return 0;
+    cp = s[0] & (0x7fu >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    if (cp < 0xa0 || (len == 3 && cp < 0x800) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* Text from an input for a terminal: UTF-8 kept, the rest escaped. */
+static void put_printable(FILE *out, const char *text)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t n = strlen(text);
+
+    for (size_t i = 0; i < n;) {
+        size_t len = s[i] >= 0x80 ? printable_utf8(s + i, n - i) : 0;
+
+        if (len) {
+            fwrite(s + i, 1, len, out);
+            i += len;
+        } else {
+            put_escaped(out, (const char *)s + i, 1);
+            i++;
+        }
+    }
+}
+
+void put_diag(FILE *out, const ks_diag *d)
+{
+    fprintf(out, "keysift: %s: ",
+            d->level == KS_DIAG_ERROR ? "error" : "warning");
+    put_printable(out, d->where);
+    fputs(": ", out);
+    put_printable(out, d->message);
+    fputc('\n', out);
+}
+
 static void put_secret(FILE *out, const occurrence *o, int show)
 {
     size_t keep = redact_keep(o->secret_len);

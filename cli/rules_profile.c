@@ -71,7 +71,7 @@ static int print_diag(const ks_diag *d, void *user)
 {
     (void)user;
     if (d->level == KS_DIAG_ERROR)
-        fprintf(stderr, "keysift: error: %s: %s\n", d->where, d->message);
+        put_diag(stderr, d);
     return 0;
 }
 

@@ -64,7 +64,26 @@ static const char scan_usage[] =
     "      --progress        draw the progress line even when stderr is\n"
     "                        not a terminal (it is drawn on one unless -q)\n"
     "      --max-depth N     open archives inside archives this deep\n"
-    "                        (default 3; an input archive is depth 1)\n"
+    "                        (default 3, at most 22; an input archive is\n"
+    "                        depth 1)\n"
+    "\n"
+    "Limits on hostile input (docs/security.md), per input file, file of\n"
+    "a directory or image layer; 0 means no limit. SIZE takes K, M, G, T:\n"
+    "      --max-bytes SIZE  bytes unpacked from its archives and\n"
+    "                        compressed streams (default 64G)\n"
+    "      --max-total-bytes SIZE  the same for the whole run (default 0)\n"
+    "      --max-ratio N     bytes unpacked per byte read, judged past\n"
+    "                        64 MiB: stops decompression bombs (default\n"
+    "                        500)\n"
+    "      --max-entries N   entries read from one archive (default\n"
+    "                        1000000)\n"
+    "      --max-time SECS   wall-clock seconds for one (default 3600)\n"
+    "      --max-path N      longest entry path kept, in bytes; longer ones\n"
+    "                        are cut (default and most 4096)\n"
+    "      --block-max SIZE  entries up to SIZE are scanned whole, larger\n"
+    "                        ones streamed (default 8M)\n"
+    "A limit reached is a warning naming its option; the rest of that\n"
+    "input is not scanned, and the exit status is not changed by it.\n"
     "\n"
     "Gate options (see docs/ci.md):\n"
     "      --config FILE     read the project config from FILE (default:\n"
@@ -128,6 +147,7 @@ typedef struct scan_cli {
     const char *output;
     unsigned jobs;
     unsigned max_depth;
+    ks_scan_options limits;     /* --max-* and --block-max, else defaults */
     const char *platform;
     char **pids;            /* "pid:N" inputs from --pid */
     size_t n_pids;
@@ -173,9 +193,7 @@ static int on_diag(const ks_diag *d, void *user)
     report_add_diag(&c->rep, d);
     if (d->level == KS_DIAG_ERROR || c->level >= LEVEL_NORMAL) {
         progress_clear(&c->prog);
-        fprintf(stderr, "keysift: %s: %s: %s\n",
-                d->level == KS_DIAG_ERROR ? "error" : "warning", d->where,
-                d->message);
+        put_diag(stderr, d);
     }
     return 0;
 }
@@ -347,7 +365,7 @@ static int parse_args(scan_cli *c, int argc, char **argv)
            OPT_DEPTH, OPT_NO_CACHE, OPT_PID, OPT_SHARD, OPT_CACHE,
            OPT_PROGRESS, OPT_REGISTRY_AUTH, OPT_INSECURE, OPT_CONFIG,
            OPT_NO_CONFIG, OPT_BASELINE, OPT_MIN_SEV, OPT_FAIL_ON,
-           OPT_SNAPSHOT, OPT_STAGED, OPT_DIFF };
+           OPT_SNAPSHOT, OPT_STAGED, OPT_DIFF, OPT_LIMIT };
     static const struct option longs[] = {
         { "format", required_argument, NULL, 'f' },
         { "output", required_argument, NULL, 'o' },
@@ -372,16 +390,24 @@ static int parse_args(scan_cli *c, int argc, char **argv)
         { "snapshot", required_argument, NULL, OPT_SNAPSHOT },
         { "staged", no_argument, NULL, OPT_STAGED },
         { "diff", required_argument, NULL, OPT_DIFF },
+        { "max-bytes", required_argument, NULL, OPT_LIMIT },
+        { "max-total-bytes", required_argument, NULL, OPT_LIMIT },
+        { "max-ratio", required_argument, NULL, OPT_LIMIT },
+        { "max-entries", required_argument, NULL, OPT_LIMIT },
+        { "max-time", required_argument, NULL, OPT_LIMIT },
+        { "max-path", required_argument, NULL, OPT_LIMIT },
+        { "block-max", required_argument, NULL, OPT_LIMIT },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    int opt;
+    int opt, which = 0;
 
     opterr = 0;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, ":f:o:j:qvh", longs, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":f:o:j:qvh", longs, &which)) !=
+           -1) {
         switch (opt) {
         case 'f':
             c->format_set = 1;
@@ -446,11 +472,16 @@ static int parse_args(scan_cli *c, int argc, char **argv)
             c->insecure = 1;
             break;
         case OPT_DEPTH:
-            if (parse_jobs(optarg, &c->max_depth) == 0)
+            if (parse_jobs(optarg, &c->max_depth) == 0 && c->max_depth <= 22)
                 break;
-            cli_error("--max-depth wants a number from 1 to 256, not '%s'",
+            cli_error("--max-depth wants a number from 1 to 22, not '%s'",
                       optarg);
             return 2;
+        case OPT_LIMIT:
+            c->scan_only = 1;
+            if (limit_arg(&c->limits, longs[which].name, optarg))
+                return 2;
+            break;
         case OPT_CONFIG:
             c->config = optarg;
             break;
@@ -729,6 +760,13 @@ static ks_status scan_or_merge(scan_cli *c, ks_ruleset *rules,
     ks_scan_options_init(&opts);
     opts.threads = c->jobs;
     opts.max_depth = c->max_depth;
+    opts.block_max = c->limits.block_max;
+    opts.max_unpacked = c->limits.max_unpacked;
+    opts.max_total_unpacked = c->limits.max_total_unpacked;
+    opts.max_ratio = c->limits.max_ratio;
+    opts.max_entries = c->limits.max_entries;
+    opts.max_seconds = c->limits.max_seconds;
+    opts.max_path = c->limits.max_path;
     opts.platform = c->platform;
     opts.shard_index = c->shard_index;
     opts.shard_count = c->shard_count;
@@ -822,6 +860,7 @@ static int scan_main(int argc, char **argv, int merging,
     int rc;
 
     memset(&c, 0, sizeof(c));
+    ks_scan_options_init(&c.limits);
     c.merging = merging;
     c.mode = mode;
     c.level = LEVEL_NORMAL;
