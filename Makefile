@@ -47,9 +47,9 @@ BUILD_PKGS := gcc make pkg-config libhyperscan-dev libarchive-dev \
               libzstd-dev libjansson-dev libyaml-dev libpcre2-dev \
               libcurl4-openssl-dev libisal-dev
 DEB_PKGS := $(BUILD_PKGS) libcmocka-dev jq time zstd libarchive-tools \
-            util-linux slurmctld slurmd slurm-client munge python3-yaml \
-            docker-registry skopeo apache2-utils git python3-jsonschema \
-            yara ripgrep valgrind clang libclang-rt-14-dev
+            util-linux slurmctld slurmd slurm-client munge python3 \
+            python3-yaml docker-registry skopeo apache2-utils git \
+            python3-jsonschema yara ripgrep valgrind clang libclang-rt-14-dev
 # What `make bench` runs beside keysift: the decompressors it is measured
 # against and the timer (the peer scanners are above: tests drive them).
 BENCH_PKGS := isal gzip hyperfine
