@@ -111,17 +111,24 @@ static void bytes_are_written_as_given(void **state)
     assert_string_equal(ksi_bytes_str(0, buf, sizeof(buf)), "0");
 }
 
-/* Past max_unpacked the rest of the input is left; the next input is not. */
-static void unpacked_bytes_stop_the_input(void **state)
+/* Scans two tars of three tokens, a.tar then b.tar, on one thread. */
+static void run_two(fixture *fx)
 {
-    fixture *fx = *state;
     const char *inputs[2];
 
     inputs[0] = three_tokens(fx, 0, "a.tar");
     inputs[1] = three_tokens(fx, 1, "b.tar");
-    fx->opts.max_unpacked = 40;
     fx->opts.threads = 1;
     run(fx, inputs, 2);
+}
+
+/* Past max_unpacked the rest of the input is left; the next input is not. */
+static void unpacked_bytes_stop_the_input(void **state)
+{
+    fixture *fx = *state;
+
+    fx->opts.max_unpacked = 40;
+    run_two(fx);
     assert_int_equal(fx->r.n_diags, 2);
     for (size_t i = 0; i < 2; i++) {
         assert_int_equal(fx->r.diags[i].status, KS_WARN_LIMIT);
@@ -135,13 +142,9 @@ static void unpacked_bytes_stop_the_input(void **state)
 static void total_bytes_stop_the_run(void **state)
 {
     fixture *fx = *state;
-    const char *inputs[2];
 
-    inputs[0] = three_tokens(fx, 0, "a.tar");
-    inputs[1] = three_tokens(fx, 1, "b.tar");
     fx->opts.max_total_unpacked = 90;
-    fx->opts.threads = 1;
-    run(fx, inputs, 2);
+    run_two(fx);
     assert_one_limit(fx, "--max-total-bytes");
     /* The first input's three entries (75 bytes), none of the second. */
     assert_int_equal(unit_count_rule(&fx->r, "r.token"), 3);
