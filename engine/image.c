@@ -454,6 +454,34 @@ static int is_file(const char *path)
     return lstat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+/*
+ * Whether any part of `path` after the store's own directory `dir` (which
+ * `path` starts with) is a symbolic link. Opening with O_NOFOLLOW guards
+ * only the last part, and a store whose blobs/sha256/ab, say, links to
+ * some other directory would lead the scan to read files outside it. The
+ * directory the user named may itself be a link; nothing below it may.
+ */
+static int link_below(const char *dir, const char *path)
+{
+    size_t skip = strlen(dir);
+    char buf[KSI_MAX_PATH];
+    size_t len = strlen(path);
+    struct stat sb;
+
+    if (strncmp(path, dir, skip) != 0 || len >= sizeof(buf))
+        return 1;
+    memcpy(buf, path, len + 1);
+    for (size_t i = skip + 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        buf[i] = '\0';
+        if (lstat(buf, &sb) == 0 && S_ISLNK(sb.st_mode))
+            return 1;
+        buf[i] = i < len ? '/' : '\0';
+    }
+    return 0;
+}
+
 static int by_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -865,7 +893,8 @@ static blob_result load_blob(source *src, const char *hex, int manifest,
     path = blob_file(src, hex);
     if (!path)
         return BLOB_NOMEM;
-    r = read_file(path, limit, out, len);
+    r = link_below(src->dir, path) ? BLOB_NOT_FILE
+                                   : read_file(path, limit, out, len);
     saved = errno;
     ksi_free(path);
     errno = saved;
@@ -906,7 +935,7 @@ static blob_result locate_layer(const source *src, const char *hex,
         ksi_free(path);
         return BLOB_MISSING;
     }
-    if (!S_ISREG(sb.st_mode)) {
+    if (!S_ISREG(sb.st_mode) || link_below(src->dir, path)) {
         ksi_free(path);
         return BLOB_NOT_FILE;
     }
@@ -1678,7 +1707,9 @@ static char *read_tag_link(store_walk *w, const char *ref, const char *repo,
         nomem(src);
         return NULL;
     }
-    r = read_file(path, KSI_MAX_TAG_LINK_SIZE, &data, &len);
+    r = link_below(src->dir, path)
+            ? BLOB_NOT_FILE
+            : read_file(path, KSI_MAX_TAG_LINK_SIZE, &data, &len);
     if (r != BLOB_OK)
         report_blob(src, ref, "tag link", r, KSI_MAX_TAG_LINK_SIZE, 0);
     ksi_free(path);

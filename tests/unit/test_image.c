@@ -609,6 +609,53 @@ static void registry_store_missing_blob(void **state)
     unit_rmtree(f.root);
 }
 
+/*
+ * Links inside a store are not followed, wherever they are: a store copied
+ * from elsewhere could otherwise lead the scan to files outside it. Here a
+ * manifest's blob directory lives outside the store, linked back in, and
+ * one tag's directory links to another's.
+ */
+static void registry_store_links_not_followed(void **state)
+{
+    ksi_image_list list = { 0 };
+    diags d = { 0 };
+    store_fixture f;
+    char outside[64], from[512], to[512];
+    const char *hex;
+    const diag_rec *r;
+
+    (void)state;
+    make_store(&f);
+    unit_tempdir(outside);
+    hex = f.tools.manifest + strlen("sha256:");
+    snprintf(from, sizeof(from), "%s/blobs/sha256/%.2s/%s", f.v2, hex, hex);
+    snprintf(to, sizeof(to), "%s/%s", outside, hex);
+    assert_int_equal(rename(from, to), 0);
+    assert_int_equal(symlink(to, from), 0);
+    snprintf(from, sizeof(from), "%s/repositories/library/nginx/_manifests/"
+             "tags/latest/current", f.v2);
+    unit_rmtree(from);
+    assert_int_equal(symlink("../1.25/current", from), 0);
+
+    assert_int_equal(ksi_images_registry_store(f.root, NULL, NULL, NULL,
+                                               &list, on_diag, &d), KS_OK);
+    assert_int_equal(list.count, 2);
+    assert_int_equal(d.n, 2);
+    r = find_diag(&d, KS_ERR_IO, f.tools.manifest);
+    assert_non_null(r);
+    assert_non_null(strstr(r->message, "links are not followed"));
+    assert_non_null(strstr(r->where, "tools:v2"));
+    r = find_diag(&d, KS_ERR_IO, "tag link");
+    assert_non_null(r);
+    assert_non_null(strstr(r->message, "links are not followed"));
+    assert_non_null(strstr(r->where, "nginx:latest"));
+
+    ksi_image_list_free(&list);
+    diags_free(&d);
+    unit_rmtree(f.root);
+    unit_rmtree(outside);
+}
+
 /* ---- docker save archives ----------------------------------------------- */
 
 #define ID1 "1111111111111111111111111111111111111111111111111111111111111111"
@@ -975,6 +1022,7 @@ int main(void)
         cmocka_unit_test(oci_broken_entries),
         cmocka_unit_test(registry_store_repositories),
         cmocka_unit_test(registry_store_missing_blob),
+        cmocka_unit_test(registry_store_links_not_followed),
         cmocka_unit_test(docker_save_classic),
         cmocka_unit_test(docker_save_oci_form),
         cmocka_unit_test(detect_other_things),
