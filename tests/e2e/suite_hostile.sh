@@ -643,6 +643,25 @@ hostile_read_only() {
     chmod -R u+w "$root"
 }
 
+# keysift scan --max-ratio -1 good.tar.gz (and the like) -> exit 2, an
+# error naming the option and the value, nothing scanned.
+hostile_limit_args() {
+    local args
+
+    for args in "--max-bytes 12Q" "--max-total-bytes 99999999999999999999" \
+        "--max-ratio -1" "--max-entries many" "--max-time 1e3" \
+        "--max-path 0" "--block-max 0" "--max-depth 23"; do
+        begin "limits: scan ${args% *} '${args#* }' is a usage error, exit 2"
+        # shellcheck disable=SC2086  # option and value, split on purpose
+        ks scan $args "$tmp/hostile/good.tar.gz"
+        expect_rc 2
+        expect_stdout_empty
+        grep -qF -- "${args% *} wants" "$err" && grep -qF -- "'${args#* }'" \
+            "$err" || want "no error naming ${args% *} and its value$(stderr_hint)"
+        end_case
+    done
+}
+
 suite_hostile() {
     local saved=$KS_TIMEOUT hrss=
 
@@ -672,5 +691,6 @@ suite_hostile() {
     hostile_image_cases
     hostile_backtracking
     hostile_read_only
+    hostile_limit_args
     KS_TIMEOUT=$saved
 }
