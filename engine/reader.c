@@ -581,7 +581,8 @@ static unsigned char *gather_entry(arc *c, const void *first, size_t len,
         return NULL;
     }
     for (;;) {
-        if (off >= 0 && (uint64_t)off < size) {
+        /* A truncated entry can end in an empty block with no address. */
+        if (len > 0 && off >= 0 && (uint64_t)off < size) {
             size_t at = (size_t)off;
             size_t n = size - at < len ? size - at : len;
 
@@ -639,7 +640,8 @@ static int hand_over(arc *c, const ksi_entry *e, const void *data,
         job->chunk = c->cur;
         ksi_chunk_ref(c->cur);
     } else if ((job->data = ksi_malloc(size + 1)) != NULL) {
-        memcpy(job->data, data, size);
+        if (size)
+            memcpy(job->data, data, size);
     } else {
         ksi_job_free(job);
         return -1;

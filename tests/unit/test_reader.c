@@ -336,6 +336,33 @@ static void truncated_tar_reported(void **state)
     assert_non_null(unit_find(&fx->r, "r.token", "tok_f1f2f3f4f5f6f7f8"));
 }
 
+/*
+ * A zip whose only entry, stored, promises 512 bytes and has none: the
+ * reader once copied from the empty, address-less block libarchive ends
+ * such an entry with (found by tests/fuzz/fuzz_reader.c). Read from
+ * memory and from a file, it is one archive error and nothing else.
+ */
+static void truncated_zip_entry(void **state)
+{
+    static const unsigned char zip[32] = {
+        'P', 'K', 3, 4, 0x14, 0, 0, 0, 0, 0,    /* version, flags, stored */
+        0x32, 0x3b, 0x84, 0x5d, 0, 0, 0, 0,     /* time, date, crc */
+        2, 0, 0, 0, 0, 2, 0, 0,                 /* sizes: 2 and 512 */
+        0, 0, 0, 0, 0, 0,                       /* no name, no extra */
+    };
+    fixture *fx = *state;
+    const char *inputs[1];
+
+    assert_int_equal(unit_scan_buffer(fx->rs, "cut.zip", zip, sizeof(zip),
+                                      &fx->r), KS_OK);
+    inputs[0] = put(fx, 0, "cut.zip", zip, sizeof(zip));
+    assert_int_equal(run(fx, inputs, 1, 0), KS_OK);
+    assert_int_equal(fx->r.n_findings, 0);
+    assert_int_equal(fx->r.n_diags, 2);
+    for (size_t i = 0; i < fx->r.n_diags; i++)
+        assert_int_equal(fx->r.diags[i].status, KS_ERR_ARCHIVE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +375,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(missing_input_reported_rest_scanned,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(truncated_tar_reported, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(truncated_zip_entry, setup,
                                         teardown),
     };
 
