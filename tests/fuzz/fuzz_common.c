@@ -144,6 +144,24 @@ void ksf_options(ks_scan_options *opts, ksf_counts *counts)
     opts->user = counts;
 }
 
+void ksf_scan_input(const char *input, const char *platform, int list_only)
+{
+    static ksf_counts counts;
+    const char *inputs[1] = { input };
+    ks_scan_options opts;
+    ks_scan *scan = NULL;
+
+    ksf_options(&opts, &counts);
+    opts.platform = platform;
+    if (ks_scan_new(ksf_rules(KSF_RULES_SMALL), &opts, &scan) != KS_OK)
+        abort();
+    if (list_only)
+        ks_scan_list_images(scan, inputs, 1, opts.on_image);
+    else
+        ks_scan_run(scan, inputs, 1);
+    ks_scan_free(scan);
+}
+
 /* ---- scratch directory -------------------------------------------------- */
 
 static char scratch[512];

@@ -48,6 +48,13 @@ typedef struct ksf_counts {
 /* Options for a one-worker scan whose callbacks count into *counts. */
 void ksf_options(ks_scan_options *opts, ksf_counts *counts);
 
+/*
+ * Scans one input with the small rules on a fresh one-worker scan, as the
+ * command would, keeping only platform `platform` (or every one, NULL);
+ * with `list_only`, lists its images (ks_scan_list_images) instead.
+ */
+void ksf_scan_input(const char *input, const char *platform, int list_only);
+
 /* A directory of this process's own under $TMPDIR (else /dev/shm, else
  * /tmp), made on first use and removed, with everything in it, when the
  * process exits. */

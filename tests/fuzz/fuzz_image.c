@@ -22,15 +22,10 @@
 #include "fuzz_common.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static ksf_counts counts;
     char path[600], input[640];
-    const char *inputs[1] = { input };
-    ks_scan_options opts;
-    ks_scan *scan = NULL;
     unsigned flags;
 
     if (size < 1)
@@ -52,14 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                  !(flags & 0x08)  ? ""
                  : flags & 0x01 ? ":team/app:latest"
                                 : ":latest");
-
-    ksf_options(&opts, &counts);
-    if (flags & 0x04)
-        opts.platform = "linux/amd64";
-    if (ks_scan_new(ksf_rules(KSF_RULES_SMALL), &opts, &scan) != KS_OK)
-        abort();
-    ks_scan_run(scan, inputs, 1);
-    ks_scan_free(scan);
+    ksf_scan_input(input, flags & 0x04 ? "linux/amd64" : NULL, 0);
 
 done:
     ksf_remove(path);

@@ -20,15 +20,10 @@
 #include "fuzz_common.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static ksf_counts counts;
     char root[600], input[700];
-    const char *inputs[1] = { input };
-    ks_scan_options opts;
-    ks_scan *scan = NULL;
     unsigned flags;
 
     if (size < 1)
@@ -42,17 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                  (flags & 0x06) == 0x06 ? ":1.0" : "");
     else
         snprintf(input, sizeof(input), "%s", root);
-
-    ksf_options(&opts, &counts);
-    if (flags & 0x08)
-        opts.platform = "linux/arm64";
-    if (ks_scan_new(ksf_rules(KSF_RULES_SMALL), &opts, &scan) != KS_OK)
-        abort();
-    if (flags & 0x10)
-        ks_scan_list_images(scan, inputs, 1, opts.on_image);
-    else
-        ks_scan_run(scan, inputs, 1);
-    ks_scan_free(scan);
+    ksf_scan_input(input, flags & 0x08 ? "linux/arm64" : NULL,
+                   flags & 0x10);
     ksf_remove(root);
     return 0;
 }
