@@ -19,7 +19,8 @@
 #             each entry name the target offers, with several chunk sizes
 #
 # Every run makes the same bytes; nothing is downloaded. Needs bash,
-# coreutils, awk and bsdtar; gzip, zstd and GNU tar add seeds when present.
+# coreutils, awk, GNU tar, bsdtar and python3; gzip and zstd add seeds
+# when present.
 
 set -euo pipefail
 
@@ -46,12 +47,39 @@ sha() { sha256sum "$1" | cut -c1-64; }
 
 size() { wc -c <"$1" | tr -d ' '; }
 
-# A tar of DIR's contents, the same bytes on every run: bsdtar FORMAT
-# [FILTER...] DIR OUT.
+# A zip of DIR's contents, the same bytes on every run (bsdtar would store
+# each file's change time): zipball DIR OUT [stored].
+zipball() {
+    python3 - "$@" <<'PY'
+import os, sys, zipfile
+top, out = sys.argv[1], sys.argv[2]
+how = zipfile.ZIP_STORED if sys.argv[3:] == ["stored"] else zipfile.ZIP_DEFLATED
+with zipfile.ZipFile(out, "w", how) as z:
+    for d, dirs, files in sorted(os.walk(top)):
+        dirs.sort()
+        for f in sorted(files):
+            path = os.path.join(d, f)
+            info = zipfile.ZipInfo(os.path.relpath(path, top), (2023, 11, 14, 22, 13, 20))
+            info.compress_type = how
+            with open(path, "rb") as src:
+                z.writestr(info, src.read())
+PY
+}
+
+# A tar of DIR's contents, the same bytes on every run: tarball FORMAT DIR
+# OUT [BSDTAR-OPTION...]. pax headers would hold change times: GNU tar
+# writes that format, without them.
 tarball() {
     local format=$1 dir=$2 dest=$3
 
     shift 3
+    find "$dir" -exec touch -h -d @1700000000 {} +
+    if [ "$format" = pax ]; then
+        tar --format=posix --sort=name --mtime=@1700000000 --owner=0 \
+            --group=0 --numeric-owner -C "$dir" -cf "$dest" \
+            --pax-option=delete=atime,delete=ctime,exthdr.name=%d/PaxHeaders/%f .
+        return
+    fi
     (cd "$dir" && find . -mindepth 1 | sort |
         bsdtar --format "$format" "$@" --uid 0 --gid 0 --uname root \
             --gname root -cf "$dest" -n -T -)
@@ -85,8 +113,8 @@ tarball ustar "$tree" "$r/tree.tar.gz" --gzip --options gzip:!timestamp
 tarball ustar "$tree" "$r/tree.tar.bz2" --bzip2 || rm -f "$r/tree.tar.bz2"
 tarball ustar "$tree" "$r/tree.tar.xz" --xz || rm -f "$r/tree.tar.xz"
 tarball ustar "$tree" "$r/tree.tar.lz4" --lz4 || rm -f "$r/tree.tar.lz4"
-tarball zip "$tree" "$r/tree.zip" --options zip:compression=store
-tarball zip "$tree" "$r/tree.deflate.zip"
+zipball "$tree" "$r/tree.zip" stored
+zipball "$tree" "$r/tree.deflate.zip"
 if have zstd; then
     zstd -q -c "$r/tree.tar" >"$r/tree.tar.zst"
     zstd -q -c "$r/plain.txt" >"$r/plain.txt.zst"
@@ -102,14 +130,11 @@ if tar --version 2>/dev/null | grep -q GNU; then
     truncate -s 9000 "$work/sparse/holes"
     tar --sparse --format=gnu --mtime=@1700000000 --owner=0 --group=0 \
         -C "$work/sparse" -cf "$r/sparse.gnu.tar" holes
-    tar --sparse --format=posix --mtime=@1700000000 --owner=0 --group=0 \
-        --pax-option=delete=atime,delete=ctime \
-        -C "$work/sparse" -cf "$r/sparse.pax.tar" holes
 fi
 # Archives inside an archive.
 mkdir -p "$work/nest/lib"
 tarball ustar "$tree" "$work/nest/inner.tar.gz" --gzip --options gzip:!timestamp
-tarball zip "$tree" "$work/nest/lib/app.jar"
+zipball "$tree" "$work/nest/lib/app.jar"
 tarball ustar "$work/nest" "$r/nested.tar.gz" --gzip --options gzip:!timestamp
 
 # ---------------------------------------------------------------------------
