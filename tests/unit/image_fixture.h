@@ -121,6 +121,23 @@ typedef struct tar_member {
     const char *symlink;    /* or a symbolic link's target */
 } tar_member;
 
+/* Writes one regular file of `len` bytes, mode `perm`, to an archive. */
+static inline void put_member(struct archive *a, const char *name,
+                              const void *data, size_t len, int perm)
+{
+    struct archive_entry *e = archive_entry_new();
+
+    assert_non_null(e);
+    archive_entry_set_pathname(e, name);
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, perm);
+    archive_entry_set_size(e, (la_int64_t)len);
+    assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+    if (len)
+        assert_int_equal(archive_write_data(a, data, len), (la_ssize_t)len);
+    archive_entry_free(e);
+}
+
 static inline void write_tar(const char *path, const tar_member *m, size_t n,
                       int gzip)
 {
@@ -132,22 +149,19 @@ static inline void write_tar(const char *path, const tar_member *m, size_t n,
         assert_int_equal(archive_write_add_filter_gzip(a), ARCHIVE_OK);
     assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
     for (size_t i = 0; i < n; i++) {
-        struct archive_entry *e = archive_entry_new();
-        size_t len = m[i].data ? strlen(m[i].data) : 0;
+        struct archive_entry *e;
 
+        if (!m[i].symlink) {
+            put_member(a, m[i].name, m[i].data,
+                       m[i].data ? strlen(m[i].data) : 0, 0644);
+            continue;
+        }
+        e = archive_entry_new();
         archive_entry_set_pathname(e, m[i].name);
         archive_entry_set_perm(e, 0644);
-        if (m[i].symlink) {
-            archive_entry_set_filetype(e, AE_IFLNK);
-            archive_entry_set_symlink(e, m[i].symlink);
-        } else {
-            archive_entry_set_filetype(e, AE_IFREG);
-            archive_entry_set_size(e, (la_int64_t)len);
-        }
+        archive_entry_set_filetype(e, AE_IFLNK);
+        archive_entry_set_symlink(e, m[i].symlink);
         assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
-        if (len)
-            assert_int_equal(archive_write_data(a, m[i].data, len),
-                             (la_ssize_t)len);
         archive_entry_free(e);
     }
     assert_int_equal(archive_write_close(a), ARCHIVE_OK);

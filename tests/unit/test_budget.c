@@ -227,19 +227,12 @@ static void wrap_in_tar(const char *path, const char *name,
                         const char *inner)
 {
     struct archive *a = archive_write_new();
-    struct archive_entry *e = archive_entry_new();
     size_t len;
     char *data = read_all(inner, &len);
 
     assert_int_equal(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
     assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
-    archive_entry_set_pathname(e, name);
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_entry_set_size(e, (la_int64_t)len);
-    assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
-    assert_int_equal(archive_write_data(a, data, len), (la_ssize_t)len);
-    archive_entry_free(e);
+    put_member(a, name, data, len, 0644);
     assert_int_equal(archive_write_close(a), ARCHIVE_OK);
     archive_write_free(a);
     free(data);

@@ -5,7 +5,7 @@
  * in a tree, an archive member and a member of a nested archive behave
  * alike. A rule set without paths builds no path database at all.
  */
-#include "unit.h"
+#include "image_fixture.h"
 
 #include "ruleset.h"
 
@@ -232,7 +232,6 @@ static size_t make_tgz(unsigned char *out, size_t cap, const char *name,
                        const void *data, size_t len)
 {
     struct archive *a = archive_write_new();
-    struct archive_entry *e = archive_entry_new();
     size_t used = 0;
 
     assert_non_null(a);
@@ -240,13 +239,7 @@ static size_t make_tgz(unsigned char *out, size_t cap, const char *name,
     archive_write_add_filter_gzip(a);
     assert_int_equal(archive_write_open_memory(a, out, cap, &used),
                      ARCHIVE_OK);
-    archive_entry_set_pathname(e, name);
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0600);
-    archive_entry_set_size(e, (la_int64_t)len);
-    assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
-    assert_int_equal(archive_write_data(a, data, len), (la_ssize_t)len);
-    archive_entry_free(e);
+    put_member(a, name, data, len, 0600);
     assert_int_equal(archive_write_close(a), ARCHIVE_OK);
     archive_write_free(a);
     return used;
