@@ -890,21 +890,50 @@ static int scan_archive(ksi_worker *w, ksi_source *src,
 }
 
 /*
- * A gzip or zstd stream, decompressed here rather than by libarchive: a
- * tar inside (or any archive) is read from the decompressed bytes, and
- * anything else is one entry, named like the stream and one level deeper,
- * as libarchive's raw format would have it.
+ * The decompressed bytes of a stream, in `dec`: a tar inside (or any
+ * archive) is read from them, and anything else is one entry, named like
+ * the stream and one level deeper, as libarchive's raw format would have
+ * it. Returns as scan_archive().
  */
-static int scan_compressed(ksi_worker *w, ksi_source *src,
-                           const ksi_read_ctx *rc, ksi_codec codec)
+static int scan_decoded(ksi_worker *w, ksi_source *dec, const ksi_read_ctx *rc,
+                        int from_memory, int nothing_out)
 {
     unsigned char peek[PEEK_SIZE];
     ksi_entry e = { rc->input, rc->chain, rc->chain_len, rc->flags,
                     rc->depth + 1, rc->layer, NULL };
-    int from_memory = src->fd < 0 && !src->outer && !src->inflater;
+    ssize_t n = source_fill(dec, peek, sizeof(peek));
+
+    if (n < 0 && from_memory && nothing_out)
+        return -1;      /* the caller scans the bytes as they are */
+    if (n < 0) {
+        if (!ksi_budget_spent(w))
+            ksi_report(w->scan, problem_level(rc), KS_ERR_ARCHIVE,
+                       rc->input, rc->chain, rc->chain_len,
+                       "archive is corrupt or truncated: %s", dec->error);
+        return 0;
+    }
+    if (is_archive(peek, (size_t)n)) {
+        dec->pending = peek;
+        dec->n_pending = (size_t)n;
+        return scan_archive(w, dec, rc, from_memory);
+    }
+    if (e.depth >= 2)
+        e.flags |= KS_LOC_NESTED;
+    stream_plain(w, &e, dec, peek, (size_t)n);
+    return 0;
+}
+
+static int from_memory(const ksi_source *src)
+{
+    return src->fd < 0 && !src->outer && !src->inflater;
+}
+
+/* A gzip or zstd stream, decompressed here rather than by libarchive. */
+static int scan_compressed(ksi_worker *w, ksi_source *src,
+                           const ksi_read_ctx *rc, ksi_codec codec)
+{
     ksi_source dec;
-    ssize_t n;
-    int rc_out = 0;
+    int rc_out;
 
     memset(&dec, 0, sizeof(dec));
     dec.fd = -1;
@@ -916,24 +945,80 @@ static int scan_compressed(ksi_worker *w, ksi_source *src,
                    "stream", ksi_codec_name(codec));
         return 0;
     }
-    n = source_fill(&dec, peek, sizeof(peek));
-    if (n < 0 && from_memory && ksi_inflater_out_bytes(dec.inflater) == 0) {
-        rc_out = -1;    /* the caller scans the bytes as they are */
-    } else if (n < 0) {
-        if (!ksi_budget_spent(w))
+    rc_out = scan_decoded(w, &dec, rc, from_memory(src),
+                          ksi_inflater_out_bytes(dec.inflater) == 0);
+    ksi_inflater_free(dec.inflater);
+    return rc_out;
+}
+
+/* xz, lz4 and bzip2, which libarchive's filters decompress. */
+static int is_filtered(const unsigned char *p, size_t n)
+{
+    return (n >= 6 && memcmp(p, "\xfd\x37\x7a\x58\x5a\x00", 6) == 0) ||
+           (n >= 4 && memcmp(p, "\x04\x22\x4d\x18", 4) == 0) ||
+           (n >= 4 && memcmp(p, "BZh", 3) == 0 && p[3] >= '1' &&
+            p[3] <= '9');
+}
+
+/* Feeds a filter-only libarchive handle from a source. */
+typedef struct filter_feed {
+    ksi_source *src;
+    unsigned char *buf;
+} filter_feed;
+
+static la_ssize_t feed_read(struct archive *a, void *ctx, const void **out)
+{
+    filter_feed *f = ctx;
+    ssize_t n = source_block(f->src, f->buf, ARCHIVE_READ_SIZE, out);
+
+    if (n < 0)
+        archive_set_error(a, EIO, "%s", f->src->error);
+    return n;
+}
+
+/*
+ * An xz, lz4 or bzip2 stream: libarchive's filters decompress it under
+ * its raw format, and the bytes are judged as a gzip stream's are. Left
+ * to libarchive's own choice, a stream that starts with zeros would pass
+ * for an empty tar, and whatever follows them would go unscanned.
+ */
+static int scan_filtered(ksi_worker *w, ksi_source *src,
+                         const ksi_read_ctx *rc)
+{
+    filter_feed feed = { src, ksi_malloc(ARCHIVE_READ_SIZE) };
+    struct archive *a = archive_read_new();
+    struct archive_entry *ae;
+    ksi_source dec;
+    int rc_out = 0;
+
+    if (!feed.buf || !a) {
+        ksi_report(w->scan, KS_DIAG_ERROR, KS_ERR_NOMEM, rc->input,
+                   rc->chain, rc->chain_len, "out of memory opening a "
+                   "compressed stream");
+        goto out;
+    }
+    archive_read_support_filter_all(a);
+    archive_read_support_format_raw(a);
+    if (archive_read_open(a, &feed, NULL, feed_read, NULL) != ARCHIVE_OK ||
+        archive_read_next_header(a, &ae) != ARCHIVE_OK) {
+        if (from_memory(src)) {
+            rc_out = -1;
+        } else if (!ksi_budget_spent(w)) {
+            const char *why = archive_error_string(a);
+
             ksi_report(w->scan, problem_level(rc), KS_ERR_ARCHIVE,
                        rc->input, rc->chain, rc->chain_len,
-                       "archive is corrupt or truncated: %s", dec.error);
-    } else if (is_archive(peek, (size_t)n)) {
-        dec.pending = peek;
-        dec.n_pending = (size_t)n;
-        rc_out = scan_archive(w, &dec, rc, from_memory);
-    } else {
-        if (e.depth >= 2)
-            e.flags |= KS_LOC_NESTED;
-        stream_plain(w, &e, &dec, peek, (size_t)n);
+                       "archive is corrupt or truncated: %s",
+                       why ? why : "unknown error");
+        }
+        goto out;
     }
-    ksi_inflater_free(dec.inflater);
+    ksi_source_archive(&dec, a);
+    rc_out = scan_decoded(w, &dec, rc, from_memory(src),
+                          archive_filter_bytes(a, 0) == 0);
+out:
+    archive_read_free(a);
+    ksi_free(feed.buf);
     return rc_out;
 }
 
@@ -957,9 +1042,10 @@ int ksi_read_source(ksi_worker *w, ksi_source *src, uint64_t size,
     codec = ksi_codec_detect(peek, (size_t)n);
     if (codec != KSI_CODEC_NONE && may_open(w, rc->depth))
         return scan_compressed(w, src, rc, codec);
+    if (is_filtered(peek, (size_t)n) && may_open(w, rc->depth))
+        return scan_filtered(w, src, rc);
     if (is_archive(peek, (size_t)n) && may_open(w, rc->depth))
-        return scan_archive(w, src, rc, src->fd < 0 && !src->outer &&
-                                        !src->inflater);
+        return scan_archive(w, src, rc, from_memory(src));
     if (codec != KSI_CODEC_NONE || is_archive(peek, (size_t)n))
         too_deep(w, &e);
     src->n_pending = 0;

@@ -201,6 +201,30 @@ hostile_truncated() {
     end_case
 }
 
+# A token after 4 KiB of zeros, compressed with xz, bzip2 and lz4 (and
+# gzip and zstd, which keysift decompresses itself): keysift scan
+# zeros.txt.* good.tar.gz -> exit 1, the token found in each. Zeros at the
+# start used to pass for an empty tar, hiding what follows them.
+hostile_zero_prefix() {
+    local dir=$tmp/hostile c files=()
+
+    { head -c 4096 /dev/zero; printf 'token %s\n' "$github_token"; } \
+        >"$dir/zeros.txt"
+    for c in xz bzip2 lz4 gzip zstd; do
+        command -v "$c" >/dev/null || continue
+        "$c" -q -c "$dir/zeros.txt" >"$dir/zeros.txt.$c" && files+=("zeros.txt.$c")
+    done
+
+    begin "hostile: streams starting with zeros are scanned, not taken as empty tars"
+    hostile_run "${files[@]}"
+    expect_rc 1
+    for c in "${files[@]}"; do
+        expect_found "$github_token" "$c"
+    done
+    hostile_common
+    end_case
+}
+
 # keysift scan corrupt.tar good.tar.gz
 #   -> exit 2; "corrupt or truncated" naming corrupt.tar; the entry before
 #      the damage is still reported.
@@ -405,6 +429,7 @@ hostile_unreadable() {
     fi
     # The rules compiled beforehand, for nobody to read: compiling them
     # is not what this case measures.
+    KEYSIFT_CACHE_DIR=$dir/rules warm_rules
     KEYSIFT_CACHE_DIR=$dir/rules "$KEYSIFT" scan -q /dev/null >/dev/null 2>&1
     chmod -R a+rX "$dir/rules" 2>/dev/null
     (cd "$dir" && HOME=$dir KEYSIFT_CACHE_DIR=$dir/rules timeout -k 5 \
@@ -578,6 +603,7 @@ rules:
     pattern: '((a+)+)+b(?=!)'
 YAML
     yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaab | head -c 2000000 >"$dir/runs.txt"
+    warm_rules --rules "$dir/backtrack.yaml"
 
     begin "hostile: a catastrophically backtracking rule stays bounded, exit 1"
     hostile_run --rules backtrack.yaml runs.txt
@@ -617,6 +643,7 @@ hostile_read_only() {
     done
     chmod -R a-w "$root"
     before=$(tree_state "$root")
+    KEYSIFT_CACHE_DIR=$tmp/ro-rules warm_rules
 
     begin "hostile: a read-only tree of hostile inputs: nothing written but the report and caches"
     (cd "$cwd" && HOME=$home TMPDIR=$tmpd KEYSIFT_CACHE_DIR=$tmp/ro-rules \
@@ -679,6 +706,7 @@ suite_hostile() {
 
     hostile_truncated
     hostile_corrupt_header
+    hostile_zero_prefix
     hostile_bomb
     hostile_nesting
     hostile_escape
