@@ -98,6 +98,7 @@ rules_quality() {
 rules_public_format() {
     local r=$1 rules=$root/tests/fixtures/public-rules.yaml
 
+    warm_rules --rules "$rules"
     begin "public rule format: the file loads and compiles as it is"
     ks rules check "$rules"
     expect_rc 0
