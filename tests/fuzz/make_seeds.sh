@@ -94,8 +94,8 @@ mkdir -p "$tree/app" "$tree/home/user/.ssh" "$tree/docs"
 printf 'API_TOKEN=tok_0123456789abcdef\nAWS_ACCESS_KEY_ID=AKIAQ3EGRALMF5TWXJ7N\n' \
     >"$tree/app/config.txt"
 printf 'PASSWORD=Xk9mQ2vL8pWz4rT\n' >"$tree/app/.env"
-printf -- '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEA\n-----END OPENSSH PRIVATE KEY-----\n' \
-    >"$tree/home/user/.ssh/id_rsa"
+printf -- '-----BEGIN OPENSSH PRIVATE KEY-----\n%s\n-----END %s-----\n' \
+    b3BlbnNzaC1rZXktdjEA 'OPENSSH PRIVATE KEY' >"$tree/home/user/.ssh/id_rsa"
 # Over the target's 4 KiB block_max, so that it is streamed.
 awk 'BEGIN {
     for (i = 0; i < 120; i++) printf "line %03d of text before the token\n", i
@@ -198,8 +198,17 @@ desc() {
 
 # config OS ARCH > file: a config whose fields hold secrets.
 config() {
-    printf '{"architecture":"%s","os":"%s","config":{"Env":["PATH=/usr/bin","API_TOKEN=tok_13579bdf02468ace"],"Cmd":["sh","-c","echo tok_2468ace013579bdf"],"Entrypoint":["/entry"],"Labels":{"key":"AKIAQ3EGRALMF5TWXJ7N"}},"rootfs":{"type":"layers","diff_ids":["sha256:%s","sha256:%s"]},"history":[{"created_by":"RUN echo PASSWORD=Xk9mQ2vL8pWz4rT > /app/.env"},{"created_by":"RUN rm /app/secret.txt","empty_layer":true}]}' \
-        "$2" "$1" "$(sha "$work/layer1.tar")" "$(sha "$work/layer2.tar")"
+    local f='{"architecture":"%s","os":"%s","config":{'
+
+    f+='"Env":["PATH=/usr/bin","API_TOKEN=tok_13579bdf02468ace"],'
+    f+='"Cmd":["sh","-c","echo tok_2468ace013579bdf"],'
+    f+='"Entrypoint":["/entry"],"Labels":{"key":"AKIAQ3EGRALMF5TWXJ7N"}},'
+    f+='"rootfs":{"type":"layers","diff_ids":["sha256:%s","sha256:%s"]},'
+    f+='"history":[{"created_by":"RUN echo PASSWORD=Xk9mQ2vL8pWz4rT > /app/.env"},'
+    f+='{"created_by":"RUN rm /app/secret.txt","empty_layer":true}]}'
+    # shellcheck disable=SC2059
+    printf "$f" "$2" "$1" "$(sha "$work/layer1.tar")" \
+        "$(sha "$work/layer2.tar")"
 }
 
 # manifest TYPE CONFIGTYPE LAYERTYPE CONFIG > file
@@ -262,8 +271,18 @@ bundle "$multi" $((0x04)) >"$i/oci-multi-platform"
 
 # Docker schema 1: no config blob, history in v1Compatibility strings.
 schema1() {
-    printf '{"schemaVersion":1,"mediaType":"%s","name":"team/app","tag":"1.0","architecture":"amd64","fsLayers":[{"blobSum":"sha256:%s"},{"blobSum":"sha256:%s"}],"history":[{"v1Compatibility":"{\\"os\\":\\"linux\\",\\"config\\":{\\"Env\\":[\\"API_TOKEN=tok_0f1e2d3c4b5a6978\\"]},\\"container_config\\":{\\"Cmd\\":[\\"/bin/sh\\",\\"-c\\",\\"rm /app/secret.txt\\"]}}"},{"v1Compatibility":"{\\"container_config\\":{\\"Cmd\\":[\\"/bin/sh\\",\\"-c\\",\\"echo PASSWORD=Xk9mQ2vL8pWz4rT\\"]}}"}]}' \
-        "$MT_DK_V1" "$(sha "$work/layer2.tar")" "$(sha "$work/layer1.tar.gz")"
+    local f='{"schemaVersion":1,"mediaType":"%s","name":"team/app",'
+
+    f+='"tag":"1.0","architecture":"amd64","fsLayers":['
+    f+='{"blobSum":"sha256:%s"},{"blobSum":"sha256:%s"}],"history":['
+    f+='{"v1Compatibility":"{\\"os\\":\\"linux\\",\\"config\\":{\\"Env\\":'
+    f+='[\\"API_TOKEN=tok_0f1e2d3c4b5a6978\\"]},\\"container_config\\":'
+    f+='{\\"Cmd\\":[\\"/bin/sh\\",\\"-c\\",\\"rm /app/secret.txt\\"]}}"},'
+    f+='{"v1Compatibility":"{\\"container_config\\":{\\"Cmd\\":'
+    f+='[\\"/bin/sh\\",\\"-c\\",\\"echo PASSWORD=Xk9mQ2vL8pWz4rT\\"]}}"}]}'
+    # shellcheck disable=SC2059
+    printf "$f" "$MT_DK_V1" "$(sha "$work/layer2.tar")" \
+        "$(sha "$work/layer1.tar.gz")"
 }
 s1=$work/schema1
 mkdir -p "$s1/blobs/sha256"
@@ -289,8 +308,13 @@ chex=$(sha "$work/config.json")
 cp "$work/config.json" "$ds/$chex.json"
 mkdir -p "$ds/shared"
 ln -s "../$id1/layer.tar" "$ds/shared/layer.tar"
-printf '[{"Config":"%s.json","RepoTags":["team/app:latest","team/app:1.0"],"Layers":["%s/layer.tar","%s/layer.tar"]},{"Config":"%s.json","RepoTags":null,"Layers":["shared/layer.tar"],"LayerSources":{"sha256:%s":{"mediaType":"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"}}}]' \
-    "$chex" "$id1" "$id2" "$chex" "$id2" >"$ds/manifest.json"
+f='[{"Config":"%s.json","RepoTags":["team/app:latest","team/app:1.0"],'
+f+='"Layers":["%s/layer.tar","%s/layer.tar"]},'
+f+='{"Config":"%s.json","RepoTags":null,"Layers":["shared/layer.tar"],'
+f+='"LayerSources":{"sha256:%s":{"mediaType":'
+f+='"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"}}}]'
+# shellcheck disable=SC2059
+printf "$f" "$chex" "$id1" "$id2" "$chex" "$id2" >"$ds/manifest.json"
 printf '{"team/app":{"latest":"%s"}}' "$id2" >"$ds/repositories"
 bundle "$ds" $((0x01)) >"$i/docker-save"
 bundle "$ds" $((0x01 | 0x10 | 0x08)) >"$i/docker-save-tag"
@@ -299,8 +323,10 @@ bundle "$ds" $((0x01 | 0x02 | 0x04)) >"$i/docker-save-gzip"
 # The newer form: manifest.json beside an OCI layout.
 dn=$work/docker-new
 cp -r "$work/oci" "$dn"
-printf '[{"Config":"blobs/sha256/%s","RepoTags":["team/app:latest"],"Layers":["blobs/sha256/%s","blobs/sha256/%s"]}]' \
-    "$chex" "$(sha "$work/layer1.tar.gz")" "$(sha "$work/layer2.tar")" \
+f='[{"Config":"blobs/sha256/%s","RepoTags":["team/app:latest"],'
+f+='"Layers":["blobs/sha256/%s","blobs/sha256/%s"]}]'
+# shellcheck disable=SC2059
+printf "$f" "$chex" "$(sha "$work/layer1.tar.gz")" "$(sha "$work/layer2.tar")" \
     >"$dn/manifest.json"
 bundle "$dn" $((0x01)) >"$i/docker-save-oci"
 

@@ -4,8 +4,9 @@
 # target (default: all five) for SECONDS, one after the other, and prints
 # one line per target: executions, executions per second, the final
 # coverage (libFuzzer's cov: edges and ft: features), the corpus size (the
-# inputs libFuzzer keeps, seeds included) and the outcome. New inputs are kept in CORPUSDIR/TARGET, what a crash left
-# in CORPUSDIR/artifacts, each run's log in CORPUSDIR/logs/TARGET.log.
+# inputs libFuzzer keeps, seeds included) and the outcome. New inputs are
+# kept in CORPUSDIR/TARGET, what a crash left in CORPUSDIR/artifacts, each
+# run's log in CORPUSDIR/logs/TARGET.log.
 # Exits 1 when any target crashed, leaked, hung or hit undefined
 # behaviour.
 
@@ -40,8 +41,10 @@ stat() {
 
 # What went wrong, from the sanitizer's or libFuzzer's own words.
 why() {
-    grep -m 1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer): [^ ]+( [^ ]+)?|runtime error: .{0,60}|deadly signal|fuzz_[a-z]+: .{0,60}' \
-        "$1" || echo "exit status $2"
+    local what='ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer): [^ ]+( [^ ]+)?'
+
+    what+='|runtime error: .{0,60}|deadly signal|fuzz_[a-z]+: .{0,60}'
+    grep -m 1 -oE "$what" "$1" || echo "exit status $2"
 }
 
 mkdir -p "$corpus/artifacts" "$corpus/logs"
