@@ -47,7 +47,7 @@ fuzz: fuzz-build
 # From the seeds alone, into a corpus thrown away each time, so that the
 # pass is the same on every machine.
 fuzz-smoke:
-	@if ! $(FUZZ_CAN); then \
+	@if ! { $(FUZZ_CAN); }; then \
 	    echo "fuzz-smoke: SKIPPED: clang or its libFuzzer runtime is" \
 	        "missing (make deps installs them)"; exit 0; fi; \
 	$(MAKE) --no-print-directory fuzz-build && \
