@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prints the table and the acceptance ratios of a bench/run.sh result.
+# Prints the table and the goal ratios of a bench/run.sh result.
 #
 #   bench/report.sh RESULT.json
 #
@@ -47,7 +47,7 @@ jq -r '
     ([$k[] | select(.path == $p) | "\(.kernel) \(.mbps) MB/s"] |
      join(", "))),
   "",
-  "acceptance (ratios within this run):",
+  "goals (ratios within this run):",
   ([ ["tar -j1 / hyperscan only -j1",
       ratio(rate("keysift tar -j1"); rate("hyperscan only -j1")), 0.70],
      ["tar.gz -j1 / bsdtar -xOf",
