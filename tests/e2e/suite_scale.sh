@@ -227,9 +227,10 @@ scale_progress() {
         skip_case "script (util-linux) is not installed"
         return
     fi
-    # Standard input, last, arrives a second late: the line must keep
+    # Standard input, last, arrives a second late (scaled, so that the
+    # layers are done by then under valgrind too): the line must keep
     # moving while nothing finishes.
-    script -qfec "sh -c '(sleep 1; echo late) | $KEYSIFT scan -j1 \
+    script -qfec "sh -c '(sleep $(slow 1); echo late) | $KEYSIFT scan -j1 \
         -o /dev/null $st/store -'" "$log" >/dev/null 2>&1
     [ "$(grep -o $'\r\e\\[Kkeysift: [0-9]*/[0-9]* layers' "$log" |
         wc -l)" -ge 5 ] || want "the progress line was not redrawn while" \
