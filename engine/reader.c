@@ -546,8 +546,8 @@ static void arc_failed(arc *c, const ksi_entry *e)
 
     ksi_report(c->w->scan, problem_level(c->rc), KS_ERR_ARCHIVE,
                c->rc->input, e->chain, e->chain_len,
-               "archive is corrupt or truncated: %s",
-               why ? why : "unknown error");
+               "archive is corrupt or truncated%s%s", why ? ": " : "",
+               why ? why : " (the archive library gave no detail)");
 }
 
 static ksi_job *entry_job(const ksi_entry *e)
@@ -1008,8 +1008,9 @@ static int scan_filtered(ksi_worker *w, ksi_source *src,
 
             ksi_report(w->scan, problem_level(rc), KS_ERR_ARCHIVE,
                        rc->input, rc->chain, rc->chain_len,
-                       "archive is corrupt or truncated: %s",
-                       why ? why : "unknown error");
+                       "archive is corrupt or truncated%s%s",
+                       why ? ": " : "",
+                       why ? why : " (the archive library gave no detail)");
         }
         goto out;
     }
