@@ -219,8 +219,7 @@ measure "keysift sample -j$cores" "$peer_bytes" keysift "" \
 measure "yara sample -p$cores" "$peer_bytes" peer "keysift sample -j$cores" \
     yara -w -r -c -p "$cores" "$work/rules.yar" "$corpus/peer"
 measure "ripgrep -f sample" "$peer_bytes" peer "keysift sample -j$cores" \
-    rg -a -c --no-messages -j "$cores" --regex-size-limit 2G \
-    --dfa-size-limit 2G -f "$work/rules.rg" "$corpus/peer"
+    rg -a -c --no-messages -j "$cores" -f "$work/rules.rg" "$corpus/peer"
 
 echo "bench: start-up on one small file" >&2
 # hyperfine runs keysift without a shell; a cold run starts from an empty
