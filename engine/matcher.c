@@ -379,11 +379,21 @@ static int claim(const ksi_matcher *m, const hit *h)
            (r->path ? 1 : 0);
 }
 
+/* b, loaded after a, claims a's very bytes and comes from another file. */
+static int repeats(const ksi_matcher *m, const hit *a, const hit *b)
+{
+    return a->start == b->start && a->len == b->len &&
+           strcmp(m->rs->rules[a->rule]->source,
+                  m->rs->rules[b->rule]->source) != 0;
+}
+
 /*
  * When two rules claim overlapping bytes, the stronger claim names the
  * secret: a GitHub token in `TOKEN=ghp_...` is a GitHub token, not also a
- * generic assignment. Equal claims both report. Hits are sorted by start,
- * so overlapping ones are neighbours.
+ * generic assignment. Equal claims both report, except that a rule from
+ * another file claiming the very same bytes (a rule file that repeats a
+ * built-in rule) yields to the rule loaded first. Hits are sorted by start,
+ * then by rule, so overlapping ones are neighbours.
  */
 static void drop_shadowed(ksi_matcher *m)
 {
@@ -402,7 +412,7 @@ static void drop_shadowed(ksi_matcher *m)
             cb = claim(m, b);
             if (ca < cb)
                 a->len = 0;
-            else if (cb < ca)
+            else if (cb < ca || repeats(m, a, b))
                 b->len = 0;
         }
     }

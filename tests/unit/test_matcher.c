@@ -123,6 +123,39 @@ static void two_rules_same_place(void **state)
     unit_results_free(&r);
 }
 
+/*
+ * A rule file that repeats a rule of another file: the very same bytes are
+ * reported once, under the rule loaded first; a rule of the second file
+ * claiming other bytes still reports.
+ */
+static void repeat_from_other_file_reported_once(void **state)
+{
+    static const char second[] =
+        "- id: n.token\n"
+        "  name: Same token, other file\n"
+        "  pattern: '(?x) \\b (tok_[0-9a-f]{16}) \\b'\n"
+        "- id: n.hex-part\n"
+        "  name: Hex part only\n"
+        "  pattern: 'tok_([0-9a-f]{16})'\n";
+    ks_ruleset *rs;
+    unit_results r = { 0 };
+
+    (void)state;
+    assert_int_equal(ks_ruleset_new(&rs), KS_OK);
+    assert_int_equal(ks_ruleset_add_yaml(rs, "first.yaml", token_rule,
+                                         strlen(token_rule)), KS_OK);
+    assert_int_equal(ks_ruleset_add_yaml(rs, "second.yaml", second,
+                                         strlen(second)), KS_OK);
+    assert_int_equal(ks_ruleset_compile(rs), KS_OK);
+    assert_int_equal(unit_scan_text(rs, "key tok_00112233445566ff\n", &r),
+                     KS_OK);
+    assert_int_equal(r.n_findings, 2);
+    assert_at(unit_find(&r, "m.token", "tok_00112233445566ff"), 1, 5, 4);
+    assert_at(unit_find(&r, "n.hex-part", "00112233445566ff"), 1, 9, 8);
+    unit_results_free(&r);
+    ks_ruleset_free(rs);
+}
+
 static void same_secret_twice(void **state)
 {
     static const char text[] =
@@ -890,6 +923,7 @@ int main(void)
         cmocka_unit_test(no_group_is_whole_match),
         cmocka_unit_test(unset_group_falls_back_to_match),
         cmocka_unit_test(two_rules_same_place),
+        cmocka_unit_test(repeat_from_other_file_reported_once),
         cmocka_unit_test(same_secret_twice),
         cmocka_unit_test(neighbours_all_reported),
         cmocka_unit_test(location_first_byte),
