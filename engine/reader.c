@@ -22,7 +22,6 @@
 #include <archive_entry.h>
 #include <assert.h>
 #include <errno.h>
-#include <ctype.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -59,41 +58,6 @@ static int looks_like_old_tar(const unsigned char *p, size_t n)
     return sum == want;
 }
 
-/* `len` bytes from p + from are all digits of the base (8 or 16). */
-static int all_digits(const unsigned char *p, size_t from, size_t len,
-                      int base)
-{
-    for (size_t i = from; i < from + len; i++) {
-        if (base == 8 ? p[i] < '0' || p[i] > '7' : !isxdigit(p[i]))
-            return 0;
-    }
-    return 1;
-}
-
-/*
- * Package and boot-image formats. Their magic numbers are short or
- * printable, so more of the first header is checked: a text file that
- * happens to start with "070701" stays a text file.
- */
-static int is_package(const unsigned char *p, size_t n)
-{
-    /* ar (.deb, static libraries): the first member's header ends with a
-     * backquote and a newline. */
-    if (n >= 68 && memcmp(p, "!<arch>\n", 8) == 0)
-        return p[66] == '`' && p[67] == '\n';
-    /* rpm: the lead's magic and a major version; the payload is cpio. */
-    if (n >= 5 && memcmp(p, "\xed\xab\xee\xdb", 4) == 0)
-        return p[4] == 3 || p[4] == 4;
-    /* cpio, as initramfs images and rpm payloads are: newc headers are
-     * 13 fields of 8 hex digits, odc headers 70 octal digits. */
-    if (n >= 110 && (memcmp(p, "070701", 6) == 0 ||
-                     memcmp(p, "070702", 6) == 0))
-        return all_digits(p, 6, 104, 16);
-    if (n >= 76 && memcmp(p, "070707", 6) == 0)
-        return all_digits(p, 6, 70, 8);
-    return 0;
-}
-
 static int is_archive(const unsigned char *p, size_t n)
 {
     static const struct {
@@ -119,7 +83,7 @@ static int is_archive(const unsigned char *p, size_t n)
         return 1;
     if (n >= 262 && memcmp(p + 257, "ustar", 5) == 0)
         return 1;
-    return is_package(p, n) || looks_like_old_tar(p, n);
+    return looks_like_old_tar(p, n);
 }
 
 /* ---- sources ------------------------------------------------------------ */
@@ -790,22 +754,6 @@ static void cut_path(arc *c, const char *name)
 }
 
 /* Handles one archive entry. Returns -1 when the archive is unreadable. */
-/*
- * Whether an entry holds file data. An ar member's mode has no file type
- * bits when `ar` wrote it deterministically (Debian's default), yet every
- * member is a file.
- */
-static int is_file(const arc *c, struct archive_entry *ae)
-{
-    unsigned type = archive_entry_filetype(ae);
-
-    if (archive_entry_hardlink(ae) != NULL)
-        return 0;
-    return type == AE_IFREG ||
-           (type == 0 && (archive_format(c->a) & ARCHIVE_FORMAT_BASE_MASK) ==
-                             ARCHIVE_FORMAT_AR);
-}
-
 static int one_entry(arc *c, struct archive_entry *ae)
 {
     const ksi_read_ctx *rc = c->rc;
@@ -815,7 +763,8 @@ static int one_entry(arc *c, struct archive_entry *ae)
     size_t n = 0, keep;
     ksi_entry e;
 
-    if (!is_file(c, ae))
+    if (archive_entry_filetype(ae) != AE_IFREG ||
+        archive_entry_hardlink(ae) != NULL)
         return 0;
     if (!name)
         name = "(unnamed)";
@@ -853,8 +802,6 @@ static struct archive *open_archive(arc *c)
     archive_read_support_filter_all(a);
     archive_read_support_format_tar(a);
     archive_read_support_format_zip(a);
-    archive_read_support_format_ar(a);
-    archive_read_support_format_cpio(a);
     archive_read_support_format_raw(a);
     archive_read_support_format_empty(a);
     /* A failed open leaves the reason on the handle; the first header

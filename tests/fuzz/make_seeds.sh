@@ -6,8 +6,7 @@
 #   reader/   plain text with tokens; a small tree as tar (ustar, pax, GNU
 #             with a sparse file, v7), tar.gz, tar.zst, tar.xz, tar.bz2,
 #             tar.lz4, zip (stored and deflated), a tar.gz holding a tar.gz
-#             and a jar, gzip and zstd streams of plain text, cpio
-#             (plain and as initramfs), an ar archive
+#             and a jar, gzip and zstd streams of plain text
 #   image/    bundles (fuzz_common.h) of OCI layouts (one image, a
 #             multi-platform index, Docker media types, schema 1), `docker
 #             save` archives (classic with a linked layer, and the newer
@@ -122,16 +121,6 @@ if have zstd; then
 fi
 if have gzip; then
     gzip -n -c "$r/plain.txt" >"$r/plain.txt.gz"
-fi
-# Package formats: cpio (newc) plain and gzip'd as initramfs is, and ar
-# (static libraries; .deb packages are ar around compressed tars).
-tarball newc "$tree" "$r/tree.cpio" || rm -f "$r/tree.cpio"
-if [ -s "$r/tree.cpio" ] && have gzip; then
-    gzip -n -c "$r/tree.cpio" >"$r/initrd.img"
-fi
-if have ar; then
-    (cd "$tree/app" && ar rcD "$r/members.a" config.txt) ||
-        rm -f "$r/members.a"
 fi
 # A sparse member: holes read back as zeros.
 if tar --version 2>/dev/null | grep -q GNU; then
